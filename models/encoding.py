@@ -1,0 +1,96 @@
+"""Network input exactly as NVIDIA builds it: one-hot labels, instance edges, cluster features."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from .config import ModelConfig
+from .errors import InputMapError
+from .labels import class_of
+from .styles import default_cluster
+
+Style = int | np.ndarray  # a cluster index or an explicit feat_num vector
+
+
+def one_hot(label: torch.Tensor, label_nc: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """N x 1 x H x W integer ids -> N x label_nc x H x W one-hot."""
+    n, _, h, w = label.shape
+    out = torch.zeros(n, label_nc, h, w, dtype=dtype, device=label.device)
+    return out.scatter_(1, label.long(), 1.0)
+
+
+def get_edges(inst: torch.Tensor) -> torch.Tensor:
+    """1 where any 4-neighbour has another instance id (NVIDIA's ``get_edges``), as float."""
+    edge = torch.zeros(inst.shape, dtype=torch.bool, device=inst.device)
+    dx = inst[..., :, 1:] != inst[..., :, :-1]
+    dy = inst[..., 1:, :] != inst[..., :-1, :]
+    edge[..., :, 1:] |= dx
+    edge[..., :, :-1] |= dx
+    edge[..., 1:, :] |= dy
+    edge[..., :-1, :] |= dy
+    return edge.float()
+
+
+def resolve_style(object_id: int, clusters: Mapping[int, np.ndarray], feat_num: int,
+                  styles: Mapping[int, Style] | None = None) -> np.ndarray:
+    """The feature vector of one object: its explicit style, else NVIDIA's default cluster, else 0."""
+    centres = clusters.get(class_of(object_id))
+    style = None if styles is None else styles.get(int(object_id))
+    if isinstance(style, np.ndarray) or isinstance(style, (list, tuple)):
+        vec = np.asarray(style, dtype=np.float32)
+        if vec.shape != (feat_num,):
+            raise InputMapError(f"style of object {object_id} has {vec.size} values, the model wants {feat_num}")
+        return vec
+    if centres is None or len(centres) == 0:
+        return np.zeros(feat_num, np.float32)
+    k = len(centres)
+    index = default_cluster(object_id, k) if style is None else int(style)
+    if not 0 <= index < k:
+        raise InputMapError(f"object {object_id}: cluster {index} does not exist (class has {k})")
+    return np.asarray(centres[index], dtype=np.float32)
+
+
+def feature_map(inst: np.ndarray, clusters: Mapping[int, np.ndarray], feat_num: int,
+                styles: Mapping[int, Style] | None = None) -> np.ndarray:
+    """H x W object ids -> feat_num x H x W float32 features, one table lookup per object."""
+    ids, inverse = np.unique(inst, return_inverse=True)
+    table = np.stack([resolve_style(int(i), clusters, feat_num, styles) for i in ids]) if len(ids) else \
+        np.zeros((0, feat_num), np.float32)
+    return np.ascontiguousarray(table[inverse.reshape(inst.shape)].transpose(2, 0, 1))
+
+
+def validate_maps(label: np.ndarray, inst: np.ndarray | None, label_nc: int) -> None:
+    if label.ndim != 2:
+        raise InputMapError(f"label map must be single-channel, got shape {label.shape}")
+    if label.size and int(label.max()) >= label_nc:
+        bad = np.unique(label[label >= label_nc])[:10].tolist()
+        raise InputMapError(f"label ids {bad} are >= label_nc ({label_nc})")
+    if inst is not None and inst.shape != label.shape:
+        raise InputMapError(f"instance map is {inst.shape[1]}x{inst.shape[0]}, label map {label.shape[1]}x{label.shape[0]}")
+
+
+def encode_input(cfg: ModelConfig, label: np.ndarray, inst: np.ndarray | None = None,
+                 feat: np.ndarray | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+    """NumPy maps -> 1 x netG_input_nc x H x W float32 tensor (one-hot, edges, features).
+
+    Without an instance map the label map serves as one (NVIDIA's behaviour). ``feat`` is the
+    feat_num x H x W feature map for instance-feature models (see :func:`feature_map`).
+    """
+    validate_maps(label, inst, cfg.label_nc)
+    if inst is None:
+        inst = label
+    label_t = torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64))[None, None].to(device)
+    parts = [one_hot(label_t, cfg.label_nc)]
+    if not cfg.no_instance:
+        inst_t = torch.from_numpy(np.ascontiguousarray(inst, dtype=np.int32))[None, None].to(device)
+        parts.append(get_edges(inst_t))
+    if cfg.instance_feat:
+        if feat is None:
+            raise InputMapError("this model needs a feature map (instance features)")
+        if feat.shape != (cfg.feat_num, *label.shape):
+            raise InputMapError(f"feature map shape {feat.shape} != {(cfg.feat_num, *label.shape)}")
+        parts.append(torch.from_numpy(np.ascontiguousarray(feat, dtype=np.float32))[None].to(device))
+    return torch.cat(parts, dim=1)
