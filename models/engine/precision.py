@@ -1,0 +1,97 @@
+"""Device and precision choice. Pure logic over injectable facts, so every branch is testable here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class HardwareFacts:
+    """What the machine offers; tests build these by hand to exercise GPU branches without a GPU."""
+
+    cuda: bool = False
+    cuda_capability: tuple[int, int] | None = None
+    mps: bool = False
+    cpu_bf16: bool = False
+
+    @classmethod
+    def probe(cls) -> HardwareFacts:
+        cuda = torch.cuda.is_available()
+        mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+        return cls(
+            cuda=cuda,
+            cuda_capability=torch.cuda.get_device_capability() if cuda else None,
+            mps=mps,
+            cpu_bf16=cpu_supports_bf16(),
+        )
+
+
+def cpu_supports_bf16(cpuinfo: str | None = None, mkldnn: bool | None = None) -> bool:
+    """Fast bf16 on this CPU: oneDNN present and AMX-BF16 or AVX512-BF16 in the CPU flags."""
+    if mkldnn is None:
+        mkldnn = torch.backends.mkldnn.is_available()
+    if not mkldnn:
+        return False
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    flags = set(cpuinfo.split())
+    return bool(flags & {"amx_bf16", "avx512_bf16"})
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How the engine runs: device, weight/activation dtype, norm-statistics dtype, memory layout."""
+
+    device: str
+    dtype: torch.dtype
+    norm_dtype: torch.dtype = torch.float32  # instance-norm mean/var always accumulate in fp32
+    channels_last: bool = True
+
+    @property
+    def name(self) -> str:
+        return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+
+
+def select_device(requested: str = "auto", facts: HardwareFacts | None = None) -> str:
+    if requested not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {requested!r}")
+    facts = facts or HardwareFacts.probe()
+    if requested == "auto":
+        return "cuda" if facts.cuda else "mps" if facts.mps else "cpu"
+    if requested == "cuda" and not facts.cuda:
+        raise ValueError("device 'cuda' requested but no CUDA GPU is available")
+    if requested == "mps" and not facts.mps:
+        raise ValueError("device 'mps' requested but Apple MPS is not available")
+    return requested
+
+
+def select_precision(requested: str = "auto", device: str = "auto", facts: HardwareFacts | None = None) -> Precision:
+    """``auto``: CUDA fp16 (bf16 is no faster there and fp16 has more mantissa), MPS fp16, CPU bf16
+    when the CPU has bf16 instructions, else fp32. Explicit choices are checked, not corrected."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {requested!r}")
+    facts = facts or HardwareFacts.probe()
+    device = select_device(device, facts)
+    if requested == "auto":
+        if device in ("cuda", "mps"):
+            requested = "fp16"
+        else:
+            requested = "bf16" if facts.cpu_bf16 else "fp32"
+    if requested == "fp16" and device == "cpu":
+        raise ValueError("fp16 is not supported on the CPU; use bf16 or fp32")
+    if requested == "bf16" and device == "cuda" and facts.cuda_capability and facts.cuda_capability < (8, 0):
+        raise ValueError(
+            f"bf16 needs an Ampere or newer GPU (this one is sm_{facts.cuda_capability[0]}"
+            f"{facts.cuda_capability[1]}); use fp16"
+        )
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[requested]
+    return Precision(device=device, dtype=dtype)
