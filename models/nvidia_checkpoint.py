@@ -51,7 +51,7 @@ def load_state_file(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path.name} does not hold a state dict of tensors")
     if all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
@@ -62,7 +62,7 @@ def _sequential(state: dict[str, torch.Tensor], prefix: str) -> tuple[list[torch
     for key, value in state.items():
         if not key.startswith(prefix):
             continue
-        rest = key[len(prefix):]
+        rest = key[len(prefix) :]
         if m := _BLOCK.match(rest):
             blocks.add(int(m.group(1)))
         elif (m := _INDEX.match(rest)) and value.ndim == 4:
@@ -78,8 +78,12 @@ def _n_down(n_convs: int, extra: int, what: str) -> int:
     return n
 
 
-def infer_config(G_state: dict[str, torch.Tensor], E_state: dict[str, torch.Tensor] | None = None,
-                 feat_num_hint: int | None = None, label_nc: int = LABEL_NC) -> ModelConfig:
+def infer_config(
+    G_state: dict[str, torch.Tensor],
+    E_state: dict[str, torch.Tensor] | None = None,
+    feat_num_hint: int | None = None,
+    label_nc: int = LABEL_NC,
+) -> ModelConfig:
     """ModelConfig from NVIDIA's tensor names and shapes (``label_nc`` cannot be inferred)."""
     if "model.1.weight" not in G_state:
         raise CheckpointError("not a pix2pixHD generator: no 'model.1.weight' tensor")
@@ -91,11 +95,18 @@ def infer_config(G_state: dict[str, torch.Tensor], E_state: dict[str, torch.Tens
         last_down = G_state.get(f"model{n_local}_1.1.weight")
         if last_down is None:
             raise CheckpointError(f"local enhancer {n_local} has no first convolution")
-        fields.update(netG="local", n_local_enhancers=n_local, ngf=int(last_down.shape[0]),
-                      n_downsample_global=_n_down(len(global_convs), 0, "the global generator"))
+        fields.update(
+            netG="local",
+            n_local_enhancers=n_local,
+            ngf=int(last_down.shape[0]),
+            n_downsample_global=_n_down(len(global_convs), 0, "the global generator"),
+        )
     else:
-        fields.update(netG="global", ngf=int(global_convs[0].shape[0]),
-                      n_downsample_global=_n_down(len(global_convs), 1, "the generator"))
+        fields.update(
+            netG="global",
+            ngf=int(global_convs[0].shape[0]),
+            n_downsample_global=_n_down(len(global_convs), 1, "the generator"),
+        )
     input_nc = int(G_state["model.1.weight"].shape[1])
     output_conv = global_convs[-1] if not n_local else _sequential(G_state, f"model{n_local}_2.")[0][-1]
     fields["output_nc"] = int(output_conv.shape[0])
@@ -116,8 +127,10 @@ def infer_config(G_state: dict[str, torch.Tensor], E_state: dict[str, torch.Tens
         fields.update(instance_feat=True, feat_num=extra - 1)
         extra = 1
     if extra not in (0, 1):
-        raise CheckpointError(f"generator input has {input_nc} channels: does not fit label_nc={label_nc}"
-                              f"{'' if feat_num_hint is None else f' with {feat_num_hint} features'}")
+        raise CheckpointError(
+            f"generator input has {input_nc} channels: does not fit label_nc={label_nc}"
+            f"{'' if feat_num_hint is None else f' with {feat_num_hint} features'}"
+        )
     fields["no_instance"] = extra == 0
     return ModelConfig(**fields)
 
@@ -153,8 +166,9 @@ def load_nvidia_dir(path: str | Path, label_nc: int = LABEL_NC, with_hashes: boo
     widths = {v.shape[1] for v in clusters.values() if len(v)}
     config = infer_config(G_state, E_state, next(iter(widths)) if widths else None, label_nc)
     if widths and widths != {config.feat_num}:
-        raise CheckpointError(f"{clusters_path.name} has {widths.pop()} features per cluster, the networks use "
-                              f"{config.feat_num}")
+        raise CheckpointError(
+            f"{clusters_path.name} has {widths.pop()} features per cluster, the networks use {config.feat_num}"
+        )
     files = [p for p in (G_path, E_path, clusters_path) if p is not None]
     provenance = {"source": "nvidia", "name": path.name, "files": [p.name for p in files]}
     if with_hashes:
@@ -171,4 +185,3 @@ def load_nvidia_dir(path: str | Path, label_nc: int = LABEL_NC, with_hashes: boo
         E.load_state_dict(E_state, strict=True)
     clusters = {k: v for k, v in clusters.items() if len(v)} if config.instance_feat else clusters
     return Bundle(config, G.eval(), E.eval() if E is not None else None, clusters, path, "nvidia")
-

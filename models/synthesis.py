@@ -58,9 +58,15 @@ def _autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=PRECISIONS[precision])
 
 
-def synthesize(bundle: Bundle, label: np.ndarray, inst: np.ndarray | None = None,
-               styles: Mapping[int, Style] | None = None, size: tuple[int, int] | None = None,
-               device: str | torch.device = "cpu", precision: str = "fp32") -> np.ndarray:
+def synthesize(
+    bundle: Bundle,
+    label: np.ndarray,
+    inst: np.ndarray | None = None,
+    styles: Mapping[int, Style] | None = None,
+    size: tuple[int, int] | None = None,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+) -> np.ndarray:
     """One label map (uint8 H x W ids) and optional instance map -> uint8 H' x W' x 3 photo.
 
     Maps are resized (nearest) to :func:`output_size`; without ``inst`` the label map serves as

@@ -45,8 +45,9 @@ def nvidia_input(label: np.ndarray, inst: np.ndarray, label_nc: int, no_instance
     """
     _, model_cls = import_nvidia()
     fake = SimpleNamespace(
-        opt=SimpleNamespace(label_nc=label_nc, data_type=32, no_instance=no_instance, load_features=False,
-                            label_feat=False),
+        opt=SimpleNamespace(
+            label_nc=label_nc, data_type=32, no_instance=no_instance, load_features=False, label_feat=False
+        ),
         gpu_ids=[],
         Tensor=torch.FloatTensor,
         use_features=False,
@@ -83,3 +84,47 @@ def tensor2im(image_tensor: torch.Tensor) -> np.ndarray:
     """NVIDIA's own ``util.tensor2im`` (normalize=True) on one C x H x W image."""
     import_nvidia()
     return importlib.import_module("pix2pixhd.util.util").tensor2im(image_tensor)
+
+
+def make_nvidia_nets(cfg, seed: int = 0, std: float = 0.1):
+    """NVIDIA's own G (and E for feature models) from ``define_G``, with weights wide enough that
+    the output spans the whole grey range (NVIDIA's N(0, 0.02) init gives a nearly flat image)."""
+    networks, _ = import_nvidia()
+    torch.manual_seed(seed)
+    G = networks.define_G(
+        cfg.netG_input_nc,
+        cfg.output_nc,
+        cfg.ngf,
+        cfg.netG,
+        cfg.n_downsample_global,
+        cfg.n_blocks_global,
+        cfg.n_local_enhancers,
+        cfg.n_blocks_local,
+    )
+    E = None
+    if cfg.instance_feat:
+        E = networks.define_G(cfg.output_nc, cfg.feat_num, cfg.nef, "encoder", cfg.n_downsample_E)
+    with torch.no_grad():
+        for net in (G, E):
+            for p in net.parameters() if net is not None else ():
+                p.normal_(0.0, std)
+    return G.eval(), E.eval() if E is not None else None
+
+
+def make_clusters(feat_num: int, seed: int = 0) -> dict[int, np.ndarray]:
+    """Cluster centres as NVIDIA's encode_features saves them: float64 ``{class: (k, feat_num)}``."""
+    rng = np.random.default_rng(seed)
+    return {label: rng.normal(size=(k, feat_num)) for label, k in ((7, 3), (11, 10), (24, 10), (26, 4))}
+
+
+def save_nvidia_checkpoint(directory, cfg, seed: int = 0, which: str = "latest"):
+    """Write ``<which>_net_G.pth`` (+ ``_net_E.pth`` and ``features_clustered_010.npy`` for feature
+    models) exactly as NVIDIA's ``save_network`` / ``encode_features`` do. Returns (G, E, clusters)."""
+    G, E = make_nvidia_nets(cfg, seed)
+    torch.save(G.state_dict(), directory / f"{which}_net_G.pth")
+    clusters = None
+    if E is not None:
+        torch.save(E.state_dict(), directory / f"{which}_net_E.pth")
+        clusters = make_clusters(cfg.feat_num, seed)
+        np.save(directory / "features_clustered_010.npy", clusters)
+    return G, E, clusters
