@@ -31,15 +31,19 @@ _ALLOWED = {
 }
 
 
+class UnsafePickleError(pickle.UnpicklingError):
+    """The pickle asks for something other than numpy arrays: refused before anything runs."""
+
+
 class ArraysOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         try:
             return _ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed") from None
+            raise UnsafePickleError(f"refusing to load {module}.{name}: only numpy arrays are allowed") from None
 
     def persistent_load(self, pid):
-        raise pickle.UnpicklingError("refusing persistent ids: only numpy arrays are allowed")
+        raise UnsafePickleError("refusing persistent ids: only numpy arrays are allowed")
 
 
 def safe_loads(payload: bytes):
@@ -70,7 +74,7 @@ def load_feature_clusters(path: str | Path) -> dict[int, np.ndarray]:
     path = Path(path)
     try:
         obj = _read_npy_object(path)
-    except pickle.UnpicklingError as exc:
+    except UnsafePickleError as exc:
         raise CheckpointError(f"{path.name} is unsafe and was not loaded: {exc}") from None
     except FileNotFoundError:
         raise CheckpointError(f"feature clusters not found: {path}") from None
