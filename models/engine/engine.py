@@ -1,0 +1,227 @@
+"""The Qt-free inference engine: one loaded generator, fast precision, cached state for previews.
+
+``Engine.run(request)`` is synchronous. A full frame records what stroke previews reuse: the encoded
+input, the last enhancer's coarse input features and its instance-norm statistics, and the frame.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..bundle import Bundle, load_bundle
+from ..encoding import encode_input, feature_map
+from ..errors import InputMapError
+from ..generator import LocalEnhancer
+from ..synthesis import tensor2im
+from . import incremental
+from .norm import norm_mode, replace_instance_norms
+from .precision import HardwareFacts, Precision, select_precision
+from .request import EngineRequest, EngineResult, Rect
+from .scheduler import RunCancelledError
+
+CACHE_DIR = Path(os.environ.get("P2PHD_CACHE", Path.home() / ".cache" / "p2phd"))
+BACKENDS = ("auto", "eager", "compile")
+
+
+def _never() -> bool:
+    return False
+
+
+class Engine:
+    def __init__(self, bundle: Bundle, precision: Precision, backend: str = "auto"):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        self.bundle = bundle
+        self.config = bundle.config
+        self.precision = precision
+        self.device = torch.device(precision.device)
+        self.memory_format = torch.channels_last if precision.channels_last else torch.contiguous_format
+        G = bundle.G
+        replace_instance_norms(G)
+        self.G = G.to(self.device, precision.dtype).to(memory_format=self.memory_format).eval()
+        if bundle.E is not None:
+            bundle.E.to(self.device).eval()  # E stays fp32: it runs once per user photo
+        if precision.device == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed frame sizes: pick the fastest kernels once
+        self.local = isinstance(self.G, LocalEnhancer)
+        self.trunk = self.G.model  # the global generator, the costliest part
+        if self.local:
+            self.down, self.up = self.G.enhancer(self.G.n_local_enhancers)
+            self.radius = incremental.receptive_radius([self.down, self.up])
+        self._backend_requested = backend
+        self.backend = self._compile_trunk(backend)
+        self._input: torch.Tensor | None = None  # encoded full-frame input of the last request
+        self._coarse: torch.Tensor | None = None
+        self._frame: np.ndarray | None = None
+
+    @classmethod
+    def load(
+        cls,
+        checkpoint: str | Path,
+        device: str = "auto",
+        precision: str = "auto",
+        backend: str = "auto",
+        facts: HardwareFacts | None = None,
+    ) -> Engine:
+        chosen = select_precision(precision, device, facts)
+        return cls(load_bundle(checkpoint, "cpu"), chosen, backend)
+
+    def _compile_trunk(self, backend: str) -> str:
+        """``compile``/``auto``: torch.compile the global trunk (inductor, cached on disk)."""
+        if backend == "eager" or (backend == "auto" and self.precision.device == "mps"):
+            return "eager"
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(CACHE_DIR / "inductor"))
+        try:
+            self.trunk = torch.compile(self.G.model, dynamic=False)
+        except Exception:  # no compiler toolchain: eager still meets correctness, only slower
+            if backend == "compile":
+                raise
+            return "eager"
+        return "compile"
+
+    def _run_trunk(self, x: torch.Tensor) -> torch.Tensor:
+        try:
+            return self.trunk(x)
+        except Exception:  # torch.compile fails lazily (no C++ compiler, unsupported op): fall back
+            if self.backend != "compile" or self._backend_requested == "compile":
+                raise
+            self.trunk, self.backend = self.G.model, "eager"
+            return self.trunk(x)
+
+    # ----------------------------------------------------------------- input encoding
+    def _features(self, request: EngineRequest, rows: slice, cols: slice) -> np.ndarray | None:
+        if not self.config.instance_feat:
+            return None
+        if request.feature_map is not None:
+            return request.feature_map[:, rows, cols]
+        objects = request.instance if request.instance is not None else request.label.astype(np.int32)
+        return feature_map(objects[rows, cols], self.bundle.clusters, self.config.feat_num, dict(request.styles))
+
+    def encode(self, request: EngineRequest, rect: Rect | None = None) -> torch.Tensor:
+        """The network input for ``rect`` of the request (default: all), in the engine's dtype/layout."""
+        h, w = request.label.shape
+        x0, y0, x1, y1 = rect or (0, 0, w, h)
+        rows, cols = slice(y0, y1), slice(x0, x1)
+        # copies: request arrays are read-only and torch.from_numpy warns about those
+        inst = None if request.instance is None else np.array(request.instance[rows, cols])
+        tensor = encode_input(
+            self.config,
+            np.array(request.label[rows, cols]),
+            inst,
+            self._features(request, rows, cols),
+            device=self.device,
+        )
+        return tensor.to(self.precision.dtype).contiguous(memory_format=self.memory_format)
+
+    def _update_input(self, request: EngineRequest) -> Rect | None:
+        """Refresh the cached encoded input; returns the rectangle that changed (None: all of it)."""
+        h, w = request.label.shape
+        size = request.size
+        base = self.config.size_multiple
+        if w % base or h % base:
+            raise InputMapError(f"map {w}x{h}: this model needs width and height that are multiples of {base}")
+        if request.dirty is None or self._input is None or self._input.shape[-2:] != (h, w):
+            self._input = self.encode(request)
+            return None
+        changed = incremental.expand(request.dirty, 1, *size)  # edges of neighbours change too
+        context = incremental.expand(changed, 1, *size)
+        block = self.encode(request, context)
+        cx0, cy0 = context[0], context[1]
+        x0, y0, x1, y1 = changed
+        self._input[:, :, y0:y1, x0:x1] = block[:, :, y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+        return changed
+
+    # ----------------------------------------------------------------- running
+    def run(self, request: EngineRequest, should_cancel: Callable[[], bool] = _never) -> EngineResult:
+        """A stroke preview when asked and possible, else the exact full frame."""
+        if request.preview and request.dirty is not None and self.can_preview(request):
+            return self.preview(request, should_cancel)
+        return self.full_frame(request, should_cancel)
+
+    def can_preview(self, request: EngineRequest) -> bool:
+        return self.local and self._frame is not None and self._frame.shape[:2] == request.label.shape
+
+    def _check(self, should_cancel: Callable[[], bool]) -> None:
+        if should_cancel():
+            raise RunCancelledError
+
+    @torch.inference_mode()
+    def full_frame(self, request: EngineRequest, should_cancel: Callable[[], bool] = _never) -> EngineResult:
+        timings = {}
+        t0 = time.perf_counter()
+        self._update_input(request)
+        timings["encode"] = time.perf_counter() - t0
+        self._check(should_cancel)
+        t0 = time.perf_counter()
+        if self.local:
+            G = self.G
+            pyramid = G.input_pyramid(self._input)
+            out = self._run_trunk(pyramid[-1])
+            for n in range(1, G.n_local_enhancers + 1):
+                down, up = G.enhancer(n)
+                if n == G.n_local_enhancers:
+                    self._coarse = out
+                    self._check(should_cancel)
+                with (
+                    norm_mode(down, "record" if n == G.n_local_enhancers else "compute"),
+                    norm_mode(up, "record" if n == G.n_local_enhancers else "compute"),
+                ):
+                    out = up(down(pyramid[G.n_local_enhancers - n]) + out)
+        else:
+            out = self._run_trunk(self._input)
+        timings["generator"] = time.perf_counter() - t0
+        self._check(should_cancel)
+        t0 = time.perf_counter()
+        self._frame = tensor2im(out[0])
+        timings["to_image"] = time.perf_counter() - t0
+        return EngineResult(self._frame, request.revision, timings)
+
+    @torch.inference_mode()
+    def preview(self, request: EngineRequest, should_cancel: Callable[[], bool] = _never) -> EngineResult:
+        """Recompute the dirty rectangle + receptive field with cached coarse features and statistics."""
+        if not self.can_preview(request) or request.dirty is None:
+            raise ValueError("a preview needs a local-enhancer model, a dirty rectangle and a previous full frame")
+        t0 = time.perf_counter()
+        changed = self._update_input(request)
+        w, h = request.size
+        out_rect, crop = incremental.plan_crop(changed, self.radius, w, h)
+        self._check(should_cancel)
+        with norm_mode(self.down, "replay"), norm_mode(self.up, "replay"):
+            patch = incremental.enhance_crop(
+                self.down, self.up, incremental.crop_of(self._input, crop), self._coarse, crop
+            )
+        x0, y0, x1, y1 = out_rect
+        inner = patch[0, :, y0 - crop[1] : y1 - crop[1], x0 - crop[0] : x1 - crop[0]]
+        frame = self._frame.copy()
+        frame[y0:y1, x0:x1] = tensor2im(inner)
+        self._frame = frame
+        return EngineResult(
+            frame, request.revision, {"preview": time.perf_counter() - t0}, preview=True, region=out_rect
+        )
+
+    def style_previews(self, request: EngineRequest, object_id: int, indices=None):
+        """See :func:`models.engine.previews.style_previews`."""
+        from .previews import style_previews
+
+        return style_previews(self, request, object_id, indices)
+
+    def encode_appearance(self, photo: np.ndarray, label: np.ndarray, instance: np.ndarray | None = None):
+        """See :func:`models.engine.previews.encode_appearance`."""
+        from .previews import encode_appearance
+
+        return encode_appearance(self, photo, label, instance)
+
+    def warm_up(self, size: tuple[int, int] | None = None) -> float:
+        """One full frame on a blank map of ``size`` (default: the model's native size); seconds taken."""
+        cfg = self.config
+        w, h = size or (cfg.native_width or 1024, cfg.native_height or 512)
+        t0 = time.perf_counter()
+        self.full_frame(EngineRequest(np.zeros((h, w), np.uint8)))
+        self._input = self._coarse = self._frame = None
+        return time.perf_counter() - t0
