@@ -44,7 +44,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--instance", nargs="+", metavar="I", help="instance maps (16-bit), one per label map")
     p.add_argument("--out", required=True, metavar="PATH", help="output PNG for one input, a directory for several")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
     p.add_argument("--precision", default="auto", choices=["auto", *PRECISIONS], help="auto = fp32 (default)")
     p.add_argument(
         "--style",
