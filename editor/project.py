@@ -1,0 +1,128 @@
+"""``.p2phd`` project files: a zip with the maps, the style table, the model id and a thumbnail.
+
+Layout (schema_version 1)::
+
+    meta.json       {"schema_version": 1, "app": ..., "width": W, "height": H, "model_id": ..., "extra": {}}
+    label.png       8-bit Cityscapes ids
+    instance.png    16-bit instance ids
+    styles.json     {"schema": 1, "objects": [{"id": 26001, "cluster": 3} | {"id": ..., "vector": [...]}]}
+    thumbnail.png   the label map in Cityscapes colours, at most 256 pixels wide
+
+Files are written atomically; readers refuse newer schema versions instead of guessing.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import json
+import zipfile
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from models.labels import colorize
+
+from .errors import DocumentError
+from .io import PathLike, atomic_write, encode_png, read_instance, read_label
+from .styles import StyleTable
+
+if TYPE_CHECKING:
+    from .document import Document
+
+SCHEMA_VERSION = 1
+SUFFIX = ".p2phd"
+APP = "pix2pixhd-studio"
+THUMBNAIL_WIDTH = 256
+_REQUIRED = ("meta.json", "label.png", "instance.png", "styles.json")
+
+
+def thumbnail(label: np.ndarray, width: int = THUMBNAIL_WIDTH) -> np.ndarray:
+    """The label map in colours, scaled down to ``width`` pixels (RGB uint8)."""
+    h, w = label.shape
+    scale = min(1.0, width / w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return colorize(cv2.resize(label, size, interpolation=cv2.INTER_NEAREST))
+
+
+def project_bytes(
+    label: np.ndarray, inst: np.ndarray, styles: StyleTable, model_id: str | None = None, extra: dict | None = None
+) -> bytes:
+    meta = {
+        "schema_version": SCHEMA_VERSION,
+        "app": APP,
+        "width": int(label.shape[1]),
+        "height": int(label.shape[0]),
+        "model_id": model_id,
+        "extra": extra or {},
+    }
+    buf = _io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("meta.json", json.dumps(meta, indent=1), compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("styles.json", json.dumps(styles.to_json()), compress_type=zipfile.ZIP_DEFLATED)
+        zf.writestr("label.png", encode_png(label))  # PNG is compressed already: stored
+        zf.writestr("instance.png", encode_png(inst.astype(np.uint16)))
+        zf.writestr("thumbnail.png", encode_png(np.ascontiguousarray(thumbnail(label)[..., ::-1])))
+    return buf.getvalue()
+
+
+def save_project(doc: Document, path: PathLike, extra: dict | None = None) -> None:
+    data = project_bytes(doc.label, doc.instance, doc.styles, doc.model_id, extra)
+    atomic_write(path, data)
+
+
+def read_meta(path: PathLike) -> dict:
+    """The ``meta.json`` of a project (cheap: no maps decoded), checked."""
+    with _open_zip(path) as zf:
+        return _meta(zf, path)
+
+
+def load_project(path: PathLike) -> Document:
+    from .document import Document
+
+    with _open_zip(path) as zf:
+        meta = _meta(zf, path)
+        label = read_label(zf.read("label.png"))
+        inst = read_instance(zf.read("instance.png"))
+        try:
+            styles = StyleTable.from_json(json.loads(zf.read("styles.json")))
+        except json.JSONDecodeError as exc:
+            raise DocumentError(f"{path}: styles.json is not valid JSON ({exc})") from None
+    if label.shape != (meta["height"], meta["width"]):
+        raise DocumentError(
+            f"{path}: label.png is {label.shape[1]}x{label.shape[0]}, meta.json says {meta['width']}x{meta['height']}"
+        )
+    doc = Document.from_arrays(label, inst, styles, source=str(path))
+    doc.model_id = meta.get("model_id")
+    return doc
+
+
+def _open_zip(path: PathLike) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise DocumentError(f"project {path} does not exist") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DocumentError(f"{path} is not a {SUFFIX} project (not a readable zip: {exc})") from None
+
+
+def _meta(zf: zipfile.ZipFile, path: PathLike) -> dict:
+    names = set(zf.namelist())
+    missing = [n for n in _REQUIRED if n not in names]
+    if missing:
+        raise DocumentError(f"{path} is not a complete {SUFFIX} project: missing {', '.join(missing)}")
+    try:
+        meta = json.loads(zf.read("meta.json"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DocumentError(f"{path}: meta.json is not valid JSON ({exc})") from None
+    version = meta.get("schema_version") if isinstance(meta, dict) else None
+    if not isinstance(version, int):
+        raise DocumentError(f"{path}: meta.json has no integer schema_version")
+    if version > SCHEMA_VERSION:
+        raise DocumentError(
+            f"{path} was written by a newer version (schema {version}); "
+            f"this version reads schema {SCHEMA_VERSION} and older"
+        )
+    if not all(isinstance(meta.get(k), int) and meta[k] > 0 for k in ("width", "height")):
+        raise DocumentError(f"{path}: meta.json needs positive integer width and height")
+    return meta
