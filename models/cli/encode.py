@@ -1,0 +1,72 @@
+"""``p2phd encode``: instance features -> per-class k-means clusters and the object library,
+written into the bundle of a training run (or into a bundle directly)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "encode",
+        help="cluster instance features and build the object library (NVIDIA's encode_features.py)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--checkpoint", required=True, help="a training run directory (uses RUN/bundle) or a bundle")
+    parser.add_argument("--dataroot", required=True, help="the training data (pix2pixHD or Cityscapes layout)")
+    parser.add_argument("--phase", default="train")
+    parser.add_argument("--n_clusters", type=int, default=10)
+    parser.add_argument("--per_class", type=int, default=40, help="object library masks kept per thing class")
+    parser.add_argument(
+        "--loadSize",
+        type=int,
+        default=None,
+        help="width the maps are scaled to (default: the run's --loadSize, else the bundle's native width)",
+    )
+    parser.add_argument("--max_dataset_size", type=int, default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.set_defaults(func=run)
+
+
+def resolve_bundle(checkpoint: Path) -> tuple[Path, dict]:
+    """(bundle directory, the run's training options or {})."""
+    if (checkpoint / "bundle" / "config.json").is_file():
+        options_file = checkpoint / "options.json"
+        options = json.loads(options_file.read_text()) if options_file.is_file() else {}
+        return checkpoint / "bundle", options
+    return checkpoint, {}
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bundle import find_checkpoint, load_bundle, save_clusters
+    from ..data import PairedMapsDataset, Preprocess
+    from ..encode_features import cluster_features, encode_dataset
+    from ..errors import CheckpointError
+    from ..library import ObjectLibrary
+
+    bundle_dir, options = resolve_bundle(find_checkpoint(args.checkpoint))
+    bundle = load_bundle(bundle_dir, args.device)
+    if bundle.source != "bundle":
+        raise CheckpointError(f"{bundle_dir} is an NVIDIA checkpoint; convert it to a bundle first (p2phd convert)")
+    if bundle.E is None:
+        raise CheckpointError(f"{bundle_dir} has no encoder E (the model was trained without --instance_feat)")
+    cfg = bundle.config
+    load_size = args.loadSize or options.get("loadSize") or cfg.native_width or 1024
+    mode = options.get("resize_or_crop", "scale_width")
+    if "crop" in mode:  # encode whole frames, as NVIDIA's features are meant for full label maps
+        mode = "scale_width" if "scale_width" in mode else "none"
+    prep = Preprocess(
+        mode, int(load_size), int(options.get("fineSize", load_size)), flip=False, size_multiple=cfg.size_multiple
+    )
+    dataset = PairedMapsDataset(args.dataroot, prep, args.phase, args.max_dataset_size, label_nc=cfg.label_nc)
+    features, masks = encode_dataset(bundle.E, dataset, args.per_class, args.device)
+    clusters = cluster_features(features, args.n_clusters)
+    save_clusters(bundle_dir / "clusters.npz", clusters)
+    library = ObjectLibrary(masks.entries(clusters))
+    library.save(bundle_dir)
+    counts = ", ".join(f"{k}:{len(v)}" for k, v in sorted(clusters.items()))
+    print(f"{len(features)} instances from {len(dataset)} images; clusters per class {{{counts}}}")
+    print(f"object library: {len(library)} masks over classes {library.labels()}; written to {bundle_dir}")
+    return 0

@@ -1,0 +1,170 @@
+"""Paired maps in pix2pixHD's layout (``train_label/``, ``train_inst/``, ``train_img/``, optional
+``train_feat/``) or in the official Cityscapes layout (``gtFine/<split>/<city>/...``,
+``leftImg8bit/<split>/<city>/...``)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import InputMapError
+from .transforms import Preprocess, image_to_tensor_array
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
+
+
+@dataclass(frozen=True)
+class Triplet:
+    label: Path
+    inst: Path | None
+    image: Path | None
+    feat: Path | None = None
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def _pix2pixhd_triplets(root: Path, phase: str, need_image: bool) -> list[Triplet]:
+    labels = _images_in(root / f"{phase}_label")
+    if not labels:
+        raise InputMapError(f"{root / (phase + '_label')} holds no images")
+    columns = {}
+    for kind in ("inst", "img", "feat"):
+        folder = root / f"{phase}_{kind}"
+        if not folder.is_dir():
+            if kind == "img" and need_image:
+                raise InputMapError(f"{folder} is missing (training needs the real photos)")
+            continue
+        files = _images_in(folder)
+        if len(files) != len(labels):
+            raise InputMapError(f"{folder} has {len(files)} images but {phase}_label has {len(labels)}")
+        columns[kind] = files
+    return [
+        Triplet(
+            lab,
+            columns.get("inst", [None] * len(labels))[i],
+            columns.get("img", [None] * len(labels))[i],
+            columns.get("feat", [None] * len(labels))[i],
+        )
+        for i, lab in enumerate(labels)
+    ]
+
+
+def _cityscapes_triplets(root: Path, phase: str, need_image: bool) -> list[Triplet]:
+    gt = root / "gtFine" / phase
+    labels = sorted(gt.glob("*/*_gtFine_labelIds.png"))
+    if not labels:
+        raise InputMapError(f"{gt} holds no */*_gtFine_labelIds.png files")
+    out = []
+    for lab in labels:
+        prefix = lab.name[: -len("_gtFine_labelIds.png")]
+        inst = lab.with_name(f"{prefix}_gtFine_instanceIds.png")
+        img = root / "leftImg8bit" / phase / lab.parent.name / f"{prefix}_leftImg8bit.png"
+        if not inst.is_file():
+            raise InputMapError(f"missing instance map {inst}")
+        if need_image and not img.is_file():
+            raise InputMapError(f"missing photo {img}")
+        out.append(Triplet(lab, inst, img if img.is_file() else None))
+    return out
+
+
+def find_triplets(dataroot: str | Path, phase: str = "train", need_image: bool = True) -> list[Triplet]:
+    """All samples of ``phase`` under ``dataroot``, in sorted order, in either layout."""
+    root = Path(dataroot)
+    if not root.is_dir():
+        raise InputMapError(f"dataroot {root} is not a directory")
+    if (root / f"{phase}_label").is_dir():
+        return _pix2pixhd_triplets(root, phase, need_image)
+    if (root / "gtFine" / phase).is_dir():
+        return _cityscapes_triplets(root, phase, need_image)
+    raise InputMapError(f"{root} has neither {phase}_label/ (pix2pixHD layout) nor gtFine/{phase}/ (Cityscapes layout)")
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        img = Image.open(path)
+        img.load()
+        return img
+    except OSError as exc:
+        raise InputMapError(f"cannot read {path}: {exc}") from None
+
+
+def _as_int_image(img: Image.Image) -> Image.Image:
+    """Any single-channel id map -> PIL mode ``I`` (int32), which resizes nearest-neighbour safely."""
+    arr = np.asarray(img)
+    if arr.ndim != 2:
+        raise InputMapError(f"{getattr(img, 'filename', 'map')} must be single-channel, got shape {arr.shape}")
+    return Image.fromarray(arr.astype(np.int32))
+
+
+class PairedMapsDataset(torch.utils.data.Dataset):
+    """Items: ``label`` (1xHxW int64), ``inst`` (1xHxW int32; the label map when there is no
+    instance map, as in NVIDIA's code), ``image`` (3xHxW float in [-1, 1]), ``index``, ``path``.
+
+    Random crops and flips are drawn from ``(seed, epoch, index)``, so runs are reproducible and
+    resumable whatever the number of DataLoader workers; call :meth:`set_epoch` every epoch.
+    """
+
+    def __init__(
+        self,
+        dataroot,
+        preprocess: Preprocess,
+        phase: str = "train",
+        max_dataset_size: int | None = None,
+        need_image: bool = True,
+        label_nc: int | None = None,
+        seed: int = 0,
+        cache: bool = False,
+    ):
+        self.triplets = find_triplets(dataroot, phase, need_image)[: max_dataset_size or None]
+        self.preprocess = preprocess
+        self.label_nc = label_nc
+        self.seed = seed
+        self.epoch = 0
+        # Decoded full-size maps kept in memory: worth it for small sets read every epoch (demo).
+        self.cache: dict[Path, Image.Image] | None = {} if cache else None
+
+    def _read(self, path: Path) -> Image.Image:
+        if self.cache is None:
+            return _open(path)
+        if path not in self.cache:
+            self.cache[path] = _open(path)
+        return self.cache[path]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.triplets)
+
+    def __getitem__(self, index: int) -> dict:
+        t = self.triplets[index]
+        label_img = self._read(t.label)
+        rng = random.Random(f"{self.seed}/{self.epoch}/{index}")
+        params = self.preprocess.random_params(label_img.size, rng)
+        label = np.array(self.preprocess(_as_int_image(label_img), params, Image.Resampling.NEAREST), np.int64)
+        if self.label_nc is not None and label.size and int(label.max()) >= self.label_nc:
+            raise InputMapError(f"{t.label}: label id {int(label.max())} >= label_nc ({self.label_nc})")
+        item = {"label": torch.from_numpy(label)[None], "index": index, "path": str(t.label)}
+        if t.inst is not None:
+            inst_img = self._read(t.inst)
+            if inst_img.size != label_img.size:
+                raise InputMapError(f"{t.inst} is {inst_img.size}, its label map {label_img.size}")
+            inst = np.array(self.preprocess(_as_int_image(inst_img), params, Image.Resampling.NEAREST), np.int32)
+            item["inst"] = torch.from_numpy(inst)[None]
+        else:
+            item["inst"] = item["label"].to(torch.int32)
+        if t.image is not None:
+            photo = self._read(t.image)
+            if photo.size != label_img.size:
+                raise InputMapError(f"{t.image} is {photo.size}, its label map {label_img.size}")
+            item["image"] = torch.from_numpy(
+                image_to_tensor_array(self.preprocess(photo.convert("RGB"), params, Image.Resampling.BICUBIC))
+            )
+        return item

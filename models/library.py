@@ -1,0 +1,117 @@
+"""The object library: real instance masks (binary, cropped) that the editor's insert tool places.
+
+Stored in a bundle as ``library.npz`` (one bit-packed uint8 array per mask, ``mask_<i>``, never
+pickled) and ``library.json`` (per mask: class, original bounding box and image size, area, the
+encoded instance feature and its nearest cluster). Only masks derived from label/instance maps are
+stored, never photo pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError
+
+NPZ_NAME = "library.npz"
+JSON_NAME = "library.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LibraryEntry:
+    label: int
+    mask: np.ndarray  # bool, H x W, cropped to the object's bounding box
+    bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) in the source map
+    image_size: tuple[int, int]  # width, height of the source map
+    feature: np.ndarray  # feat_num float32
+    cluster: int | None = None  # nearest cluster centre of its class, if clustered
+    source: str = ""  # file stem of the source map
+    instance_id: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def area(self) -> int:
+        return int(self.mask.sum())
+
+
+class ObjectLibrary:
+    def __init__(self, entries: list[LibraryEntry] | None = None):
+        self.entries = list(entries or [])
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def labels(self) -> list[int]:
+        return sorted({e.label for e in self.entries})
+
+    def by_label(self, label: int) -> list[LibraryEntry]:
+        return [e for e in self.entries if e.label == label]
+
+    def save(self, bundle_dir: str | Path) -> None:
+        bundle_dir = Path(bundle_dir)
+        arrays, index = {}, []
+        for i, e in enumerate(self.entries):
+            mask = np.asarray(e.mask, dtype=bool)
+            if mask.ndim != 2 or not mask.any():
+                raise ValueError(f"library entry {i} needs a non-empty 2-D mask")
+            arrays[f"mask_{i}"] = np.packbits(mask.reshape(-1))
+            record = {k: v for k, v in asdict(e).items() if k not in ("mask", "feature")}
+            record.update(
+                shape=list(mask.shape),
+                area=int(mask.sum()),
+                bbox=[int(v) for v in e.bbox],
+                image_size=[int(v) for v in e.image_size],
+                feature=[float(v) for v in np.asarray(e.feature, np.float32).reshape(-1)],
+            )
+            index.append(record)
+        tmp_npz, tmp_json = bundle_dir / f".{NPZ_NAME}.tmp", bundle_dir / f".{JSON_NAME}.tmp"
+        with open(tmp_npz, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        tmp_json.write_text(json.dumps({"version": FORMAT_VERSION, "entries": index}, indent=1) + "\n")
+        os.replace(tmp_npz, bundle_dir / NPZ_NAME)
+        os.replace(tmp_json, bundle_dir / JSON_NAME)
+
+    @classmethod
+    def load(cls, bundle_dir: str | Path) -> ObjectLibrary:
+        """The bundle's library; an empty one when the bundle has none."""
+        bundle_dir = Path(bundle_dir)
+        npz_path, json_path = bundle_dir / NPZ_NAME, bundle_dir / JSON_NAME
+        if not json_path.is_file() and not npz_path.is_file():
+            return cls()
+        try:
+            meta = json.loads(json_path.read_text())
+            with np.load(npz_path, allow_pickle=False) as data:
+                packed = {k: data[k] for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise CheckpointError(f"cannot read the object library in {bundle_dir}: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("version", 0) > FORMAT_VERSION:
+            raise CheckpointError(f"{json_path}: unsupported object library format")
+        entries = []
+        for i, rec in enumerate(meta.get("entries", [])):
+            try:
+                h, w = (int(v) for v in rec["shape"])
+                bits = np.unpackbits(packed[f"mask_{i}"])[: h * w]
+                if bits.size != h * w:
+                    raise ValueError("mask bits are truncated")
+                entries.append(
+                    LibraryEntry(
+                        label=int(rec["label"]),
+                        mask=bits.reshape(h, w).astype(bool),
+                        bbox=tuple(int(v) for v in rec["bbox"]),
+                        image_size=tuple(int(v) for v in rec["image_size"]),
+                        feature=np.asarray(rec["feature"], np.float32),
+                        cluster=None if rec.get("cluster") is None else int(rec["cluster"]),
+                        source=str(rec.get("source", "")),
+                        instance_id=int(rec.get("instance_id", 0)),
+                        extra=dict(rec.get("extra", {})),
+                    )
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise CheckpointError(f"{json_path}: entry {i} is malformed ({exc})") from None
+        return cls(entries)

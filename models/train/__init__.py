@@ -1,0 +1,1 @@
+"""Training: NVIDIA's pix2pixHD recipe (options, loop, schedule, DDP, checkpoints, report)."""

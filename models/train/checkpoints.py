@@ -1,0 +1,80 @@
+"""Resumable training checkpoints: ``<run>/train/<label>.pt`` holding state dicts only (loaded
+with ``weights_only=True``) and a ``<run>/train/latest`` text file naming the newest one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "train"
+
+
+def save_training_state(run_dir: Path, label: str, state: dict, point_latest: bool = True) -> Path:
+    folder = checkpoint_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{label}.pt"
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    if point_latest:
+        pointer = folder / "latest.tmp"
+        pointer.write_text(path.name + "\n")
+        os.replace(pointer, folder / "latest")
+    return path
+
+
+def resolve_checkpoint(run_dir: Path, which_epoch: str = "latest") -> Path:
+    folder = checkpoint_dir(run_dir)
+    if which_epoch == "latest":
+        pointer = folder / "latest"
+        if not pointer.is_file():
+            raise CheckpointError(f"{run_dir} has no training checkpoint ({pointer} is missing)")
+        path = folder / pointer.read_text().strip()
+    else:
+        path = folder / f"{which_epoch}.pt"
+    if not path.is_file():
+        raise CheckpointError(f"training checkpoint {path} does not exist")
+    return path
+
+
+def load_training_state(path: Path, device: torch.device | str = "cpu") -> dict:
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types; all mean the same to the user
+        raise CheckpointError(f"cannot read training checkpoint {path}: {exc}") from None
+
+
+def load_matching(module: nn.Module, state: dict[str, torch.Tensor]) -> tuple[int, list[str]]:
+    """NVIDIA's ``load_network`` fallback: copy every tensor whose key and shape match.
+
+    Returns (number copied, sorted top-level names left at their initial values).
+    """
+    own = module.state_dict()
+    copied = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    own.update(copied)
+    module.load_state_dict(own, strict=True)
+    untouched = sorted({k.split(".")[0] for k in own if k not in copied})
+    return len(copied), untouched
+
+
+def pretrained_states(path: str | Path, which_epoch: str = "latest") -> dict[str, dict[str, torch.Tensor]]:
+    """Network state dicts (``G``, and ``E`` / ``D`` when present) from a run directory or a bundle."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"--load_pretrain {path} does not exist")
+    if (path / "G.safetensors").is_file():
+        from safetensors.torch import load_file
+
+        out = {"G": load_file(str(path / "G.safetensors"))}
+        if (path / "E.safetensors").is_file():
+            out["E"] = load_file(str(path / "E.safetensors"))
+        return out
+    state = load_training_state(resolve_checkpoint(path, which_epoch))
+    return {k: state[k] for k in ("G", "E", "D") if state.get(k)}

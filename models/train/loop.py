@@ -1,0 +1,111 @@
+"""``fit``: epochs, logging (JSONL + tqdm), the HTML report and checkpoint cadence around
+:meth:`Trainer.step`."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import torch
+from tqdm import tqdm
+
+from ..data import PairedMapsDataset
+from .ddp import EpochSampler
+from .options import preprocess
+from .report import sample_row, write_report
+from .schedule import global_frozen
+from .trainer import Trainer
+
+
+def build_loader(trainer: Trainer) -> tuple[torch.utils.data.DataLoader, EpochSampler]:
+    opt = trainer.opt
+    dataset = PairedMapsDataset(
+        opt.dataroot,
+        preprocess(opt, trainer.config),
+        opt.phase,
+        opt.max_dataset_size,
+        label_nc=opt.label_nc,
+        seed=opt.seed,
+        cache=opt.cache_maps,
+    )
+    if len(dataset) < opt.batchSize * trainer.ctx.world_size:
+        raise ValueError(
+            f"{len(dataset)} samples cannot fill one batch of {opt.batchSize} x {trainer.ctx.world_size} ranks"
+        )
+    sampler = EpochSampler(len(dataset), opt.batchSize, trainer.ctx, opt.seed)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=opt.batchSize,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=opt.nThreads,
+        persistent_workers=False,
+    )
+    return loader, sampler
+
+
+def crossed(before: int, after: int, every: int) -> bool:
+    return before // every != after // every
+
+
+def fit(trainer: Trainer, progress: bool = True) -> dict[str, float]:
+    """Train from the trainer's epoch / iteration to ``niter + niter_decay``; returns the last losses."""
+    opt, ctx = trainer.opt, trainer.ctx
+    loader, sampler = build_loader(trainer)
+    run_dir = trainer.run_dir
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "options.json").write_text(json.dumps(vars(opt), indent=2, sort_keys=True, default=str) + "\n")
+    last: dict[str, float] = {}
+    images_per_step = opt.batchSize * ctx.world_size
+    start = time.time()
+    for epoch in range(trainer.epoch, opt.niter + opt.niter_decay + 1):
+        trainer.epoch = epoch
+        trainer.set_global_frozen(global_frozen(epoch, opt.niter_fix_global, opt.netG))
+        trainer.set_lr(trainer.lr())
+        loader.dataset.set_epoch(epoch)
+        sampler.set_epoch(epoch, trainer.epoch_iter)
+        bar = tqdm(
+            loader,
+            desc=f"epoch {epoch}/{opt.niter + opt.niter_decay}",
+            disable=not (progress and ctx.is_main),
+            initial=trainer.epoch_iter,
+            total=sampler.batches_per_epoch(),
+            dynamic_ncols=True,
+        )
+        for batch in bar:
+            losses, fake = trainer.step(batch)
+            losses = {k: ctx.mean(v) for k, v in losses.items()}
+            before = trainer.total_steps
+            trainer.total_steps += images_per_step
+            trainer.epoch_iter += 1
+            last = losses
+            trainer.native_size = (batch["label"].shape[-1], batch["label"].shape[-2])
+            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+            if not ctx.is_main:
+                continue
+            if crossed(before, trainer.total_steps, opt.print_freq):
+                record = {
+                    "epoch": epoch,
+                    "epoch_iter": trainer.epoch_iter,
+                    "total_steps": trainer.total_steps,
+                    "lr": trainer.lr(),
+                    "elapsed_s": round(time.time() - start, 2),
+                    "losses": losses,
+                }
+                with open(run_dir / "loss_log.jsonl", "a") as log:
+                    log.write(json.dumps(record) + "\n")
+            if crossed(before, trainer.total_steps, opt.display_freq):
+                row = sample_row(batch["label"][0], fake[0], batch["image"][0])
+                write_report(run_dir, opt.name, row, epoch, trainer.total_steps)
+            if crossed(before, trainer.total_steps, opt.save_latest_freq):
+                trainer.save("latest")
+        bar.close()
+        trainer.epoch_iter = 0
+        if epoch % opt.save_epoch_freq == 0 or epoch == opt.niter + opt.niter_decay:
+            trainer.epoch = epoch + 1  # a resumed run starts with the next epoch
+            trainer.save(f"epoch{epoch:03d}")
+            trainer.epoch = epoch
+        ctx.barrier()
+    trainer.epoch = opt.niter + opt.niter_decay + 1
+    return last

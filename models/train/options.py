@@ -1,0 +1,133 @@
+"""``p2phd train`` options with NVIDIA's names and defaults (``options/*_options.py``).
+
+One difference: ``--checkpoints_dir`` defaults to ``./runs`` because this repository's
+``checkpoints/`` holds only shipped inference bundles.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import ModelConfig
+from ..data import Preprocess
+from ..data.transforms import RESIZE_OR_CROP
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument
+    # experiment
+    a("--name", default="label2city", help="run name: outputs go to CHECKPOINTS_DIR/NAME")
+    a("--checkpoints_dir", default="./runs", help="where runs are written (default ./runs)")
+    a("--dataroot", default="./datasets/cityscapes/", help="pix2pixHD layout (train_label/...) or Cityscapes layout")
+    a("--phase", default="train")
+    a("--seed", type=int, default=0)
+    a("--fp16", action="store_true", help="mixed precision: fp16 autocast + GradScaler on CUDA, bf16 autocast on CPU")
+    a("--device", default="auto", help="auto, cpu, cuda (under torchrun each rank uses cuda:LOCAL_RANK)")
+    # input
+    a("--label_nc", type=int, default=35)
+    a("--output_nc", type=int, default=3)
+    a("--no_instance", action="store_true")
+    a("--instance_feat", action="store_true", help="train the encoder E and feed instance features to G")
+    a("--feat_num", type=int, default=3)
+    a("--nef", type=int, default=16)
+    a("--n_downsample_E", type=int, default=4)
+    a("--batchSize", type=int, default=1)
+    a("--loadSize", type=int, default=1024)
+    a("--fineSize", type=int, default=512)
+    a("--resize_or_crop", default="scale_width", choices=RESIZE_OR_CROP)
+    a("--no_flip", action="store_true")
+    a("--max_dataset_size", type=int, default=None)
+    a("--nThreads", type=int, default=2, help="DataLoader workers")
+    a("--cache_maps", action="store_true", help="keep decoded maps in memory (small data sets; use --nThreads 0)")
+    # generator
+    a("--netG", default="global", choices=("global", "local"))
+    a("--ngf", type=int, default=64)
+    a("--n_downsample_global", type=int, default=4)
+    a("--n_blocks_global", type=int, default=9)
+    a("--n_local_enhancers", type=int, default=1)
+    a("--n_blocks_local", type=int, default=3)
+    a("--niter_fix_global", type=int, default=0, help="stage 2: epochs training only the local enhancer")
+    # discriminator and losses
+    a("--num_D", type=int, default=2)
+    a("--n_layers_D", type=int, default=3)
+    a("--ndf", type=int, default=64)
+    a("--lambda_feat", type=float, default=10.0)
+    a("--no_ganFeat_loss", action="store_true")
+    a("--no_vgg_loss", action="store_true")
+    a("--vgg_weights", default=None, help="VGG19 weights file for the perceptual loss (never downloaded)")
+    a("--no_lsgan", action="store_true", help="vanilla GAN loss instead of least squares")
+    a("--pool_size", type=int, default=0)
+    # schedule
+    a("--niter", type=int, default=100)
+    a("--niter_decay", type=int, default=100)
+    a("--lr", type=float, default=0.0002)
+    a("--beta1", type=float, default=0.5)
+    a("--load_pretrain", default="", help="stage-1 run (or bundle) whose weights initialise this run")
+    a("--continue_train", action="store_true")
+    a("--which_epoch", default="latest")
+    # outputs
+    a("--save_latest_freq", type=int, default=1000, help="images between 'latest' checkpoints")
+    a("--save_epoch_freq", type=int, default=10)
+    a("--display_freq", type=int, default=100, help="images between HTML report refreshes")
+    a("--print_freq", type=int, default=100, help="images between loss log lines")
+
+
+def validate(opt: argparse.Namespace) -> None:
+    for name in (
+        "batchSize",
+        "niter",
+        "loadSize",
+        "fineSize",
+        "num_D",
+        "n_layers_D",
+        "ndf",
+        "print_freq",
+        "display_freq",
+        "save_latest_freq",
+        "save_epoch_freq",
+    ):
+        if getattr(opt, name) <= 0:
+            raise ValueError(f"--{name} must be positive")
+    if opt.niter_decay < 0 or opt.pool_size < 0 or opt.niter_fix_global < 0:
+        raise ValueError("--niter_decay, --pool_size and --niter_fix_global must be >= 0")
+    if not opt.no_vgg_loss and not opt.vgg_weights:
+        raise ValueError("the VGG loss needs --vgg_weights PATH (weights are never downloaded); or pass --no_vgg_loss")
+    if opt.continue_train and opt.load_pretrain:
+        raise ValueError("use either --continue_train or --load_pretrain, not both")
+    if opt.instance_feat and opt.no_instance:
+        raise ValueError("--instance_feat needs instance maps; drop --no_instance")
+
+
+def model_config(opt: argparse.Namespace) -> ModelConfig:
+    return ModelConfig(
+        label_nc=opt.label_nc,
+        output_nc=opt.output_nc,
+        no_instance=opt.no_instance,
+        instance_feat=opt.instance_feat,
+        feat_num=opt.feat_num,
+        netG=opt.netG,
+        ngf=opt.ngf,
+        n_downsample_global=opt.n_downsample_global,
+        n_blocks_global=opt.n_blocks_global,
+        n_local_enhancers=opt.n_local_enhancers,
+        n_blocks_local=opt.n_blocks_local,
+        nef=opt.nef,
+        n_downsample_E=opt.n_downsample_E,
+        provenance={"name": opt.name, "trained_with": "p2phd train"},
+    )
+
+
+def preprocess(opt: argparse.Namespace, config: ModelConfig) -> Preprocess:
+    return Preprocess(opt.resize_or_crop, opt.loadSize, opt.fineSize, not opt.no_flip, config.size_multiple)
+
+
+def default_namespace(**overrides) -> argparse.Namespace:
+    """NVIDIA's defaults with ``overrides`` applied (for tests and scripts)."""
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    opt = parser.parse_args([])
+    for key, value in overrides.items():
+        if not hasattr(opt, key):
+            raise ValueError(f"unknown training option {key!r}")
+        setattr(opt, key, value)
+    return opt
