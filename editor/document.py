@@ -39,6 +39,8 @@ class Document:
         fill: int = 0,
         history_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
+        if not (0 < int(width) <= 16384 and 0 < int(height) <= 16384):
+            raise DocumentError(f"a document is 1..16384 pixels on each side, got {width}x{height}")
         label = np.full((int(height), int(width)), objects.check_label_id(fill), np.uint8)
         self._subscribers = Subscribers()
         self.history = History(history_bytes)
@@ -341,14 +343,6 @@ class Document:
         item = txn.finish()
         self.history.push(item)
         self._announce(item, "style", bump=False)
-
-    def _reset(self, label: np.ndarray, inst: np.ndarray, styles: StyleTable) -> None:
-        """Replace everything (not undoable); subscribers get a ``document`` event."""
-        if self._txn is not None:
-            raise DocumentError("finish the stroke in progress first")
-        self._set_maps(label, inst, styles)
-        self.revision += 1
-        self._subscribers.emit(ChangeEvent("document", Rect(0, 0, self.width, self.height), self.revision, True))
 
 
 __all__ = ["Document", "DocumentError", "EMPTY", "Rect", "ChangeEvent", "Stroke"]

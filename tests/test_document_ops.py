@@ -206,3 +206,10 @@ def test_bad_arguments_are_clear_errors(doc):
         stroke = doc.begin_stroke(CAR, 2)
         doc.fill(0, 0, SKY)
     stroke.abort()
+
+
+def test_bad_document_size():
+    with pytest.raises(DocumentError):
+        Document(0, 10)
+    with pytest.raises(DocumentError):
+        Document(10, 10, fill=77)
