@@ -1,10 +1,9 @@
-"""Instance norm with fp32 statistics that can record them and later replay them.
+"""Instance norm that can record its statistics in a full pass and replay them on a crop.
 
-PyTorch's ``InstanceNorm2d`` copies channels-last tensors to NCHW, and in fp16 its statistics lose
-precision. This one reduces in fp32 in whatever layout the input has. In ``record`` mode it keeps
-the per-channel mean/var of the last call; in ``replay`` mode it normalises with them instead,
-which is what makes a crop of the image normalise exactly as the full frame did.
-"""
+In ``compute`` and ``record`` mode it is PyTorch's fused instance norm (fp32 accumulation even for
+bf16/fp16 input); ``record`` keeps the per-channel mean/var (fp32) through the running-stats
+buffers with momentum 1. ``replay`` normalises with the recorded statistics (eval-mode batch norm),
+which is what makes a crop of the image normalise exactly as the full frame did."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 MODES = ("compute", "record", "replay")
@@ -23,21 +23,26 @@ class CachedStatsInstanceNorm(nn.Module):
         self.num_features = num_features
         self.eps = eps
         self.mode = "compute"
-        self.stats: tuple[torch.Tensor, torch.Tensor] | None = None  # fp32 mean, var: N x C x 1 x 1
+        self.stats: tuple[torch.Tensor, torch.Tensor] | None = None  # fp32 per-channel mean, biased var
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # All three paths are single fused kernels that accumulate in fp32 even for bf16/fp16
+        # input; hand-written var_mean + sub + mul was 4x slower on the CPU.
         if self.mode == "replay":
             if self.stats is None:
                 raise RuntimeError("replay mode needs statistics recorded by a full pass first")
             mean, var = self.stats
-            if mean.shape[0] != x.shape[0]:
-                mean, var = mean.expand(x.shape[0], -1, -1, -1), var.expand(x.shape[0], -1, -1, -1)
-        else:
-            var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, correction=0)
-            if self.mode == "record":
-                self.stats = (mean.detach(), var.detach())
-        scale = torch.rsqrt(var + self.eps)
-        return (x - mean.to(x.dtype)) * scale.to(x.dtype)
+            return F.batch_norm(x, mean, var, None, None, False, 0.0, self.eps)
+        if self.mode == "record":
+            if x.shape[0] != 1:
+                raise ValueError("statistics are recorded for one image at a time")
+            mean = torch.zeros(self.num_features, device=x.device, dtype=torch.float32)
+            var = torch.ones(self.num_features, device=x.device, dtype=torch.float32)
+            out = F.instance_norm(x, mean, var, use_input_stats=True, momentum=1.0, eps=self.eps)
+            n = x.shape[2] * x.shape[3]
+            self.stats = (mean, var * ((n - 1) / n))  # running_var is unbiased; the norm used the biased one
+            return out
+        return F.instance_norm(x, eps=self.eps)
 
 
 def replace_instance_norms(module: nn.Module) -> list[CachedStatsInstanceNorm]:

@@ -1,0 +1,64 @@
+"""``p2phd bench``: full-frame, stroke-preview and style-preview speed of the engine vs eager fp32."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..config import ARCHS
+from ..engine.engine import BACKENDS
+from ..engine.precision import DEVICES, PRECISIONS
+from .synthesize import parse_size
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="measure inference speed", description=__doc__)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", metavar="DIR", help="bundle or NVIDIA checkpoint directory")
+    source.add_argument(
+        "--arch", choices=sorted(ARCHS), help="random weights of this architecture (default: label2city_1024p)"
+    )
+    p.add_argument(
+        "--features",
+        action="store_true",
+        help="with --arch: an instance-feature variant, "
+        "so style previews are measured too (10 random clusters per class)",
+    )
+    p.add_argument("--size", type=parse_size, default=(2048, 1024), metavar="WxH", help="default: 2048x1024")
+    p.add_argument("--repeat", type=int, default=3, metavar="N", help="engine runs per measurement (default 3)")
+    p.add_argument(
+        "--reference-repeat",
+        type=int,
+        default=2,
+        metavar="N",
+        help="eager fp32 runs (default 2; 0 skips the reference and the PSNR)",
+    )
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
+    p.add_argument("--backend", default="auto", choices=BACKENDS, help="auto: torch.compile, eager if it fails")
+    p.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..engine.benchmark import loader, run_benchmark
+
+    if args.repeat < 1 or args.reference_repeat < 0:
+        raise ValueError("--repeat must be >= 1 and --reference-repeat >= 0")
+    report = run_benchmark(
+        loader(args.checkpoint, args.arch, args.features),
+        args.size,
+        args.repeat,
+        args.reference_repeat,
+        args.device,
+        args.precision,
+        args.backend,
+    )
+    report["command"] = "p2phd bench " + " ".join(
+        f"{k}={v}" for k, v in sorted(vars(args).items()) if k not in ("func", "debug") and v not in (None, False)
+    )
+    text = json.dumps(report, indent=2, sort_keys=True)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    return 0

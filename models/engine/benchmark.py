@@ -1,0 +1,156 @@
+"""What ``p2phd bench`` measures, as plain functions returning a dict (the CLI only formats it)."""
+
+from __future__ import annotations
+
+import gc
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..bundle import Bundle, load_bundle
+from ..config import ARCHS
+from ..encoding import encode_input, feature_map
+from ..synthesis import tensor2im
+from .engine import Engine
+from .precision import select_precision
+from .request import EngineRequest
+
+CAR = 26
+
+
+def synthetic_scene(w: int, h: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Sky, buildings, road, sidewalk and a row of cars (instances 26000+n): a street-like map."""
+    rng = np.random.default_rng(seed)
+    label = np.full((h, w), 23, np.uint8)  # sky
+    label[h // 5 : h // 2] = 11  # building
+    label[h // 2 :] = 7  # road
+    label[h // 2 : h // 2 + h // 12] = 8  # sidewalk
+    inst = label.astype(np.int32)
+    for n in range(6):
+        cw, ch = w // 10, h // 8
+        x, y = int(rng.integers(0, w - cw)), int(rng.integers(h // 2, h - ch))
+        label[y : y + ch, x : x + cw] = CAR
+        inst[y : y + ch, x : x + cw] = CAR * 1000 + n
+    return label, inst
+
+
+def random_bundle(arch: str, seed: int = 0, features: bool = False, k: int = 10) -> Bundle:
+    if arch not in ARCHS:
+        raise ValueError(f"unknown --arch {arch!r}; choose from {', '.join(ARCHS)}")
+    cfg = ARCHS[arch].replace(instance_feat=features)
+    torch.manual_seed(seed)
+    G, E = cfg.build_G().eval(), cfg.build_E().eval()
+    rng = np.random.default_rng(seed)
+    clusters = (
+        {c: rng.normal(size=(k, cfg.feat_num)).astype(np.float32) for c in (7, 8, 11, 23, CAR)} if features else {}
+    )
+    return Bundle(cfg, G, E, clusters)
+
+
+def _stats(times: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(times), "min": min(times), "max": max(times), "n": len(times)}
+
+
+def _timed(fn: Callable[[], object], repeat: int) -> tuple[list[float], object]:
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return times, out
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def run_benchmark(
+    load: Callable[[], Bundle],
+    size: tuple[int, int],
+    repeat: int = 3,
+    reference_repeat: int = 2,
+    device: str = "auto",
+    precision: str = "auto",
+    backend: str = "auto",
+    log: Callable[[str], None] = print,
+) -> dict:
+    w, h = size
+    report: dict = {"size": f"{w}x{h}", "torch": torch.__version__, "threads": torch.get_num_threads()}
+    t0 = time.perf_counter()
+    chosen = select_precision(precision, device)
+    engine = Engine(load(), chosen, backend)
+    report.update(
+        load_s=time.perf_counter() - t0,
+        device=chosen.device,
+        precision=chosen.name,
+        backend=engine.backend,
+        channels_last=chosen.channels_last,
+    )
+    log(f"loaded in {report['load_s']:.2f}s: {chosen.device} {chosen.name} {engine.backend}")
+    report["warmup_s"] = engine.warm_up((w, h))
+    log(f"warm-up {report['warmup_s']:.2f}s")
+
+    label, inst = synthetic_scene(w, h)
+    request = EngineRequest(label, inst, revision=1)
+    times, result = _timed(lambda: engine.run(request), repeat)
+    report["engine_full_s"] = _stats(times)
+    log(f"engine full frame median {report['engine_full_s']['median']:.3f}s")
+
+    dab_times, rng, revision = [], np.random.default_rng(1), 1
+    for _ in range(max(repeat, 5)):
+        x, y = int(rng.integers(0, w - 64)), int(rng.integers(0, h - 64))
+        label[y : y + 64, x : x + 64] = 11
+        inst[y : y + 64, x : x + 64] = 11
+        revision += 1
+        dab = EngineRequest(label, inst, revision=revision, dirty=(x, y, x + 64, y + 64), preview=True)
+        t0 = time.perf_counter()
+        engine.run(dab)
+        dab_times.append(time.perf_counter() - t0)
+    report["dab64_preview_s"] = _stats(dab_times) if engine.local else None
+    if engine.config.instance_feat and engine.bundle.clusters:
+        car = EngineRequest(label, inst, revision=revision + 1)
+        engine.run(car)
+        times, _ = _timed(lambda: engine.style_previews(car, CAR * 1000 + 1), repeat)
+        report["style_previews_s"] = _stats(times)
+        report["style_previews_k"] = len(engine.bundle.clusters[CAR])
+    report["peak_rss_engine_gib"] = peak_rss_gib()
+    log(
+        f"dab preview median {report['dab64_preview_s'] and report['dab64_preview_s']['median']}s; "
+        f"style previews {report.get('style_previews_s')}"
+    )
+
+    engine_image = result.image
+    engine = None  # free its memory before the fp32 reference loads
+    gc.collect()
+    if reference_repeat > 0:
+        bundle = load()  # same weights again: eager fp32 NCHW, NVIDIA's way
+        label, inst = synthetic_scene(w, h)  # the map the engine's full frames used
+        feat = feature_map(inst, bundle.clusters, bundle.config.feat_num) if bundle.config.instance_feat else None
+        x = encode_input(bundle.config, label, inst, feat)
+        with torch.inference_mode():
+            times, out = _timed(lambda: bundle.G(x), reference_repeat)
+        report["fp32_full_s"] = _stats(times)
+        report["psnr_db"] = psnr(engine_image, tensor2im(out[0]))
+        report["speedup"] = report["fp32_full_s"]["median"] / report["engine_full_s"]["median"]
+        log(
+            f"eager fp32 median {report['fp32_full_s']['median']:.3f}s, speed-up {report['speedup']:.2f}x, "
+            f"PSNR {report['psnr_db']:.1f} dB"
+        )
+    report["peak_rss_gib"] = peak_rss_gib()
+    return report
+
+
+def loader(checkpoint: str | None, arch: str | None, features: bool) -> Callable[[], Bundle]:
+    if checkpoint:
+        return lambda: load_bundle(Path(checkpoint), "cpu")
+    return lambda: random_bundle(arch or "label2city_1024p", features=features)
