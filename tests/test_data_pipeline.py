@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.data import PairedMapsDataset, Preprocess, find_triplets
+from models.data.synthetic import write_synthetic_dataset
+from models.errors import InputMapError
+
+
+@pytest.fixture
+def root(tmp_path):
+    return write_synthetic_dataset(tmp_path / "data", n=3, width=64, height=32)
+
+
+def test_items_have_nvidia_shapes_and_ranges(root):
+    ds = PairedMapsDataset(root, Preprocess("scale_width", 32, 32, flip=False), label_nc=35)
+    item = ds[0]
+    assert item["label"].shape == (1, 16, 32) and item["label"].dtype.is_floating_point is False
+    assert item["inst"].shape == (1, 16, 32)
+    assert item["image"].shape == (3, 16, 32)
+    assert -1.0 <= float(item["image"].min()) and float(item["image"].max()) <= 1.0
+    # nearest-neighbour: only ids that exist in the source map
+    source = np.asarray(Image.open(root / "train_label" / "scene000.png"))
+    assert set(np.unique(item["label"].numpy())) <= set(np.unique(source))
+    inst_source = np.asarray(Image.open(root / "train_inst" / "scene000.png")).astype(np.int64)
+    assert set(np.unique(item["inst"].numpy())) <= set(np.unique(inst_source))
+
+
+def test_flip_and_crop_are_shared_by_all_maps(root):
+    ds = PairedMapsDataset(root, Preprocess("crop", 64, 16, flip=True), seed=3)
+    plain = PairedMapsDataset(root, Preprocess("none", 64, 16, flip=False))
+    for epoch in range(4):
+        ds.set_epoch(epoch)
+        item = ds[1]
+        assert item["label"].shape == (1, 16, 16)
+        # the photo's colour follows its label everywhere (same crop + flip)
+        sky = item["label"][0] == 23
+        assert float(item["image"][2][sky].mean()) > 0.1  # sky is blue
+    assert plain[1]["label"].shape == (1, 32, 64)
+
+
+def test_crops_are_reproducible_per_epoch(root):
+    ds = PairedMapsDataset(root, Preprocess("scale_width_and_crop", 64, 16), seed=1)
+    ds.set_epoch(5)
+    a = ds[0]["image"]
+    ds.set_epoch(5)
+    assert (ds[0]["image"] == a).all()
+
+
+def test_cityscapes_layout(tmp_path):
+    for split_dir in ("gtFine/train/aachen", "leftImg8bit/train/aachen"):
+        (tmp_path / split_dir).mkdir(parents=True)
+    Image.fromarray(np.full((8, 16), 7, np.uint8)).save(tmp_path / "gtFine/train/aachen/a_1_gtFine_labelIds.png")
+    Image.fromarray(np.full((8, 16), 7, np.uint16)).save(tmp_path / "gtFine/train/aachen/a_1_gtFine_instanceIds.png")
+    Image.fromarray(np.zeros((8, 16, 3), np.uint8)).save(tmp_path / "leftImg8bit/train/aachen/a_1_leftImg8bit.png")
+    (t,) = find_triplets(tmp_path)
+    assert t.image.name == "a_1_leftImg8bit.png" and t.inst.name == "a_1_gtFine_instanceIds.png"
+    (tmp_path / "leftImg8bit/train/aachen/a_1_leftImg8bit.png").unlink()
+    with pytest.raises(InputMapError, match="missing photo"):
+        find_triplets(tmp_path)
+
+
+def test_clear_errors(root, tmp_path):
+    with pytest.raises(InputMapError, match="neither"):
+        find_triplets(tmp_path)
+    (root / "train_img" / "scene002.png").unlink()
+    with pytest.raises(InputMapError, match="has 2 images but train_label has 3"):
+        find_triplets(root)
+    with pytest.raises(ValueError, match="resize_or_crop"):
+        Preprocess("zoom")
+
+
+def test_label_ids_beyond_label_nc_are_rejected(root):
+    ds = PairedMapsDataset(root, Preprocess("none", 64, 64, flip=False), label_nc=20)
+    with pytest.raises(InputMapError, match="label_nc"):
+        ds[0]

@@ -1,0 +1,147 @@
+"""Trainer: loss weighting, LR schedule, stage-2 freeze, resume, outputs of a run."""
+
+import json
+
+import pytest
+import torch
+
+from models.bundle import load_bundle
+from models.data.synthetic import write_synthetic_dataset
+from models.train.checkpoints import resolve_checkpoint
+from models.train.loop import build_loader, fit
+from models.train.options import default_namespace
+from models.train.schedule import global_frozen, lr_for_epoch
+from models.train.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def dataroot(tmp_path_factory):
+    return write_synthetic_dataset(tmp_path_factory.mktemp("synthetic"), n=4, width=64, height=32)
+
+
+def tiny(dataroot, run_root, **changes):
+    opts = dict(
+        name="tiny",
+        checkpoints_dir=str(run_root),
+        dataroot=str(dataroot),
+        netG="global",
+        ngf=4,
+        n_downsample_global=2,
+        n_blocks_global=1,
+        n_blocks_local=1,
+        instance_feat=True,
+        nef=4,
+        n_downsample_E=2,
+        ndf=4,
+        num_D=2,
+        n_layers_D=2,
+        no_vgg_loss=True,
+        loadSize=32,
+        fineSize=32,
+        niter=1,
+        niter_decay=0,
+        nThreads=0,
+        print_freq=1,
+        display_freq=2,
+        save_latest_freq=1000,
+    )
+    opts.update(changes)
+    return default_namespace(**opts)
+
+
+def first_batch(trainer):
+    loader, sampler = build_loader(trainer)
+    sampler.set_epoch(1)
+    return next(iter(loader))
+
+
+def test_lr_schedule_matches_nvidia_incremental_updates():
+    lr, niter, niter_decay = 0.0002, 3, 4
+    old = lr
+    for epoch in range(1, niter + niter_decay + 1):
+        assert lr_for_epoch(epoch, lr, niter, niter_decay) == pytest.approx(old)
+        if epoch > niter:  # NVIDIA: update_learning_rate() at the end of the epoch
+            old -= lr / niter_decay
+    assert lr_for_epoch(niter + niter_decay, lr, niter, niter_decay) == pytest.approx(lr / niter_decay)
+    assert global_frozen(2, 2, "local") and not global_frozen(3, 2, "local") and not global_frozen(1, 2, "global")
+
+
+def test_feature_matching_weight_scales_with_lambda_feat(dataroot, tmp_path):
+    results = {}
+    for lam in (10.0, 20.0):
+        trainer = Trainer(tiny(dataroot, tmp_path, lambda_feat=lam))
+        losses, _ = trainer.step(first_batch(trainer))
+        results[lam] = losses
+    assert results[20.0]["G_GAN_Feat"] == pytest.approx(2 * results[10.0]["G_GAN_Feat"], rel=1e-5)
+    assert results[20.0]["G_GAN"] == pytest.approx(results[10.0]["G_GAN"], rel=1e-6)
+    trainer = Trainer(tiny(dataroot, tmp_path, no_ganFeat_loss=True))
+    losses, _ = trainer.step(first_batch(trainer))
+    assert set(losses) == {"G_GAN", "D_fake", "D_real"}
+
+
+def test_stage2_loads_global_weights_and_trains_only_the_enhancer(dataroot, tmp_path):
+    stage1 = Trainer(tiny(dataroot, tmp_path, name="g", ngf=8))
+    fit(stage1, progress=False)
+    local = tiny(
+        dataroot,
+        tmp_path,
+        name="l",
+        netG="local",
+        ngf=4,
+        load_pretrain=str(tmp_path / "g"),
+        niter=2,
+        niter_fix_global=1,
+    )
+    trainer = Trainer(local)
+    global_state = {k: v.clone() for k, v in stage1.synth.G.state_dict().items()}
+    G = trainer.synth.G
+    for key, value in G.state_dict().items():
+        if key.startswith("model."):
+            assert torch.equal(value, global_state[key]), key
+    assert trainer.pretrain_report["G"][1] == ["model1_1", "model1_2"]
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    e_before = {k: v.clone() for k, v in trainer.synth.E.state_dict().items()}
+    trainer.step(first_batch(trainer))
+    after = G.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in after if k.startswith("model."))
+    assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith("model1_"))
+    assert any(not torch.equal(e_before[k], v) for k, v in trainer.synth.E.state_dict().items())
+    trainer.set_global_frozen(False)
+    trainer.step(first_batch(trainer))
+    assert any(not torch.equal(before[k], v) for k, v in G.state_dict().items() if k.startswith("model."))
+
+
+def test_resume_continues_exactly(dataroot, tmp_path):
+    straight = Trainer(tiny(dataroot, tmp_path / "a", niter=2, pool_size=2, save_epoch_freq=1))
+    fit(straight, progress=False)
+    first = Trainer(tiny(dataroot, tmp_path / "b", niter=1, pool_size=2, save_epoch_freq=1))
+    fit(first, progress=False)
+    resumed = Trainer(tiny(dataroot, tmp_path / "b", niter=2, pool_size=2, save_epoch_freq=1, continue_train=True))
+    assert resumed.epoch == 2 and resumed.total_steps == 4
+    fit(resumed, progress=False)
+    for name in ("G", "E"):
+        a = getattr(straight.synth, name).state_dict()
+        b = getattr(resumed.synth, name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert all(torch.equal(v, resumed.D.state_dict()[k]) for k, v in straight.D.state_dict().items())
+
+
+def test_run_outputs(dataroot, tmp_path):
+    trainer = Trainer(tiny(dataroot, tmp_path, max_dataset_size=2))
+    fit(trainer, progress=False)
+    run = tmp_path / "tiny"
+    assert resolve_checkpoint(run).name == "epoch001.pt"
+    state = torch.load(run / "train" / "epoch001.pt", weights_only=True)
+    assert state["epoch"] == 2 and state["total_steps"] == 2
+    records = [json.loads(line) for line in (run / "loss_log.jsonl").read_text().splitlines()]
+    assert [r["total_steps"] for r in records] == [1, 2] and "G_GAN_Feat" in records[0]["losses"]
+    assert (run / "web" / "loss_plot.png").is_file() and "images/" in (run / "web" / "index.html").read_text()
+    bundle = load_bundle(run / "bundle")
+    assert bundle.E is not None and bundle.config.native_width == 32 and bundle.config.native_height == 16
+
+
+def test_bad_options_are_clear_errors(dataroot, tmp_path):
+    with pytest.raises(ValueError, match="vgg_weights"):
+        Trainer(tiny(dataroot, tmp_path, no_vgg_loss=False))
+    with pytest.raises(ValueError, match="batchSize"):
+        Trainer(tiny(dataroot, tmp_path, batchSize=0))
