@@ -1,0 +1,341 @@
+"""The object panel: the selected object's class, id and area, and what can be done to it.
+
+Every change goes through the document (so it is undoable); engine work (style thumbnails, the
+appearance encoder) runs on background runners, never on the UI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from models.labels import BY_ID, LABELS, class_of
+
+from .palette_dock import class_text
+from .style_gallery import BlendControls, StyleGallery
+from .thumbnails import rgb_thumbnail, swatch_icon
+from .workers import BackgroundRunner, engine_lock
+
+#: photo_picker(parent) -> (photo, label map, instance map or None), or None when cancelled.
+PhotoPicker = Callable[[QWidget], "tuple[str, str, str | None] | None"]
+IMAGES = "Images (*.png *.jpg *.jpeg *.bmp)"
+
+
+def pick_photo_files(parent: QWidget) -> tuple[str, str, str | None] | None:
+    """Three file dialogs: the photo, its label ids map, its instance ids map (optional)."""
+    photo, _ = QFileDialog.getOpenFileName(parent, "Photo to take appearances from", "", IMAGES)
+    if not photo:
+        return None
+    label, _ = QFileDialog.getOpenFileName(parent, "Label map of that photo (*_labelIds.png)", "", IMAGES)
+    if not label:
+        return None
+    instance, _ = QFileDialog.getOpenFileName(parent, "Instance map (*_instanceIds.png), or cancel", "", IMAGES)
+    return photo, label, instance or None
+
+
+def encode_photo_appearance(engine, photo_path: str, label_path: str, instance_path: str | None) -> dict:
+    """Read the photo and its maps and run the engine's encoder (worker thread); {object id: vector}."""
+    from PIL import Image
+
+    from editor import io as map_io
+
+    try:
+        with Image.open(photo_path) as image:
+            photo = np.asarray(image.convert("RGB"))
+    except OSError as exc:
+        raise ValueError(f"cannot read the photo {photo_path}: {exc}") from None
+    label = map_io.read_label(label_path)
+    instance = None if instance_path is None else map_io.read_instance(instance_path)
+    with engine_lock(engine):
+        return engine.encode_appearance(photo, label, instance)
+
+
+class ObjectPanel(QDockWidget):
+    sig_object_changed = Signal(object)  # the new selection (an object id or None)
+    sig_message = Signal(str)  # errors and results, for the status bar
+
+    def __init__(self, document, parent: QWidget | None = None):
+        super().__init__("Object", parent)
+        self.setObjectName("ObjectPanel")
+        self.document = None
+        self.engine = None
+        self.object_id: int | None = None
+        self.photo_picker: PhotoPicker = pick_photo_files
+        self._unsubscribe: Callable[[], None] | None = None
+        self._previews = BackgroundRunner(self)
+        self._appearance = BackgroundRunner(self)
+        self._refresh_timer = QTimer(self, singleShot=True, interval=0, timeout=self._after_events)
+        self._preview_stale = False
+        self._build()
+        self.set_document(document)
+
+    # -- construction ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        body = QWidget(self)
+        layout = QVBoxLayout(body)
+        form = QFormLayout()
+        self.class_label, self.id_label, self.area_label = QLabel(body), QLabel(body), QLabel(body)
+        form.addRow("Class", self.class_label)
+        form.addRow("Id", self.id_label)
+        form.addRow("Area", self.area_label)
+        layout.addLayout(form)
+
+        row = QHBoxLayout()
+        self.relabel_combo = QComboBox(body)
+        for lab in LABELS:
+            self.relabel_combo.addItem(swatch_icon(lab.color), class_text(lab.id), lab.id)
+        self.relabel_button = QPushButton("Relabel", body, clicked=self._relabel)
+        self.delete_button = QPushButton("Delete", body, clicked=self._delete)
+        row.addWidget(self.relabel_combo, 1)
+        row.addWidget(self.relabel_button)
+        row.addWidget(self.delete_button)
+        layout.addLayout(row)
+
+        styles = QGroupBox("Style", body)
+        style_layout = QVBoxLayout(styles)
+        self.gallery = StyleGallery(styles)
+        self.gallery.sig_cluster_chosen.connect(self._apply_cluster)
+        style_layout.addWidget(self.gallery)
+        self.blend = BlendControls(styles)
+        self.blend.sig_blend_chosen.connect(self._apply_blend)
+        style_layout.addWidget(self.blend)
+        row = QHBoxLayout()
+        self.randomize_button = QPushButton("Randomise", styles, clicked=self._randomize)
+        self.copy_source = QSpinBox(styles, minimum=0, maximum=33999)
+        self.copy_source.setToolTip("Id of the object whose style to copy")
+        self.copy_button = QPushButton("Copy style from", styles, clicked=self._copy_style)
+        row.addWidget(self.randomize_button)
+        row.addStretch(1)
+        row.addWidget(self.copy_button)
+        row.addWidget(self.copy_source)
+        style_layout.addLayout(row)
+        self.photo_button = QPushButton("Appearance from photo…", styles, clicked=self._appearance_from_photo)
+        style_layout.addWidget(self.photo_button)
+        layout.addWidget(styles)
+
+        self.message = QLabel(body)
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message)
+        layout.addStretch(1)
+        self.setWidget(body)
+
+    # -- inputs -----------------------------------------------------------------------------------
+    def set_document(self, document) -> None:
+        self._disconnect()
+        self.document = document
+        self._unsubscribe = document.subscribe(self._on_document_event)
+        self.set_object(None)
+
+    def set_engine(self, engine) -> None:
+        self.engine = engine
+        self._request_previews()
+        self.refresh()
+
+    def set_object(self, object_id: int | None) -> None:
+        self.object_id = None if object_id is None else int(object_id)
+        self._previews.cancel()
+        self.refresh()
+        self._request_previews()
+
+    def wait_for_workers(self, msecs: int = -1) -> bool:
+        """Block until background jobs finished (shutdown and tests)."""
+        return self._previews.wait(msecs) and self._appearance.wait(msecs)
+
+    # -- views ----------------------------------------------------------------------------------
+    def clusters(self) -> np.ndarray | None:
+        """The style clusters of the object's class, when an engine with clusters is set."""
+        if self.engine is None or self.object_id is None:
+            return None
+        centres = self.engine.bundle.clusters.get(class_of(self.object_id))
+        return None if centres is None or len(centres) == 0 else centres
+
+    def refresh(self) -> None:
+        oid = self.object_id
+        area = 0 if oid is None else self.document.object_area(oid)
+        exists = area > 0
+        if oid is None:
+            self.class_label.setText("—")
+            self.id_label.setText("no object selected")
+            self.area_label.setText("—")
+        else:
+            lab = BY_ID.get(class_of(oid))
+            self.class_label.setText(lab.name if lab else f"unknown ({class_of(oid)})")
+            self.id_label.setText(str(oid))
+            self.area_label.setText(f"{area} px" if exists else "not in the document")
+            index = self.relabel_combo.findData(class_of(oid))
+            if index >= 0:
+                self.relabel_combo.setCurrentIndex(index)
+        for widget in (self.relabel_button, self.relabel_combo, self.delete_button):
+            widget.setEnabled(exists)
+        centres = self.clusters() if exists else None
+        k = 0 if centres is None else len(centres)
+        for widget in (self.randomize_button, self.gallery):
+            widget.setEnabled(k > 0)
+        self.copy_button.setEnabled(exists)
+        self.copy_source.setEnabled(exists)
+        self.photo_button.setEnabled(exists and self.engine is not None)
+        if self.blend.first.maximum() != max(k - 1, 0) or self.blend.isEnabled() != (k >= 2):
+            self.blend.set_cluster_count(k)
+        if exists and k:
+            style = self.document.styles.effective(oid, k)
+            self.gallery.set_current(style if isinstance(style, int) else None)
+
+    def _gallery_message(self) -> str | None:
+        if self.object_id is None:
+            return "Select an object"
+        if self.engine is None:
+            return "No model loaded: styles need a model"
+        if not self.engine.config.instance_feat:
+            return "This model has no style clusters"
+        if self.clusters() is None:
+            return f"No styles for class {BY_ID[class_of(self.object_id)].name}"
+        if self.document.object_area(self.object_id) == 0:
+            return "The object is not in the document"
+        return None
+
+    def _request_previews(self) -> None:
+        """Render one thumbnail per cluster of the object's class, in the background."""
+        self._preview_stale = False
+        message = self._gallery_message()
+        if message is not None:
+            self._previews.cancel()
+            self.gallery.show_message(message)
+            return
+        from models.engine.request import EngineRequest
+
+        label, instance, styles, revision = self.document.snapshot()
+        engine, oid = self.engine, self.object_id
+
+        def render() -> list:
+            request = EngineRequest(label, instance, styles, revision=revision)
+            with engine_lock(engine):
+                _, crops = engine.style_previews(request, oid)
+            return [rgb_thumbnail(crop) for crop in crops]
+
+        self.gallery.show_busy()
+        self._previews.submit(render, self._show_previews, self._preview_failed)
+
+    def _show_previews(self, images: list) -> None:
+        self.gallery.set_thumbnails(images)
+        self.refresh()  # highlights the current cluster
+
+    def _preview_failed(self, exc: BaseException) -> None:
+        self.gallery.show_message(f"Style previews failed: {exc}")
+
+    # -- document events --------------------------------------------------------------------------
+    def _on_document_event(self, event) -> None:
+        if not event.committed or self.object_id is None:
+            return
+        if event.kind in ("pixels", "document"):
+            self._preview_stale = True  # the neighbourhood changed: thumbnails are out of date
+        self._refresh_timer.start()  # coalesces a burst of events into one refresh
+
+    def _after_events(self) -> None:
+        self.refresh()
+        if self._preview_stale:
+            self._request_previews()
+
+    # -- actions ------------------------------------------------------------------------------------
+    def _act(self, what: str, action: Callable[[], object]) -> tuple[bool, object]:
+        """Run a document operation -> (succeeded, result); errors become a message, not a crash in a slot."""
+        try:
+            result = action()
+        except (ValueError, LookupError) as exc:  # DocumentError is a ValueError
+            self._say(f"{what} failed: {exc}")
+            return False, None
+        self._say("")
+        return True, result
+
+    def _say(self, text: str) -> None:
+        self.message.setText(text)
+        if text:
+            self.sig_message.emit(text)
+
+    def _delete(self) -> None:
+        oid = self.object_id
+        if oid is not None and self._act("Delete", lambda: self.document.remove_object(oid))[0]:
+            self.set_object(None)
+            self.sig_object_changed.emit(None)
+
+    def _relabel(self) -> None:
+        oid, label = self.object_id, int(self.relabel_combo.currentData())
+        ok, new_id = self._act("Relabel", lambda: self.document.relabel_object(oid, label))
+        if ok and new_id != oid:
+            self.set_object(new_id)
+            self.sig_object_changed.emit(new_id)
+
+    def _apply_cluster(self, index: int) -> None:
+        oid = self.object_id
+        self._act("Style", lambda: self.document.set_style(oid, index))
+
+    def _apply_blend(self, a: int, b: int, t: float) -> None:
+        oid, clusters = self.object_id, self.engine.bundle.clusters if self.engine else {}
+        self._act("Blend", lambda: self.document.interpolate_style(oid, a, b, t, clusters))
+
+    def _randomize(self) -> None:
+        oid, centres = self.object_id, self.clusters()
+        if centres is not None:
+            self._act("Randomise", lambda: self.document.randomize_style(oid, len(centres)))
+
+    def _copy_style(self) -> None:
+        source, target = self.copy_source.value(), self.object_id
+        if self.document.object_area(source) == 0:
+            self._say(f"Copy style failed: there is no object {source} in the document")
+            return
+        self._act("Copy style", lambda: self.document.copy_style(source, target))
+
+    def _appearance_from_photo(self) -> None:
+        chosen = self.photo_picker(self)
+        if not chosen or self.engine is None:
+            return
+        engine = self.engine
+        self._say("Encoding the photo's appearance…")
+        self._appearance.submit(
+            lambda: encode_photo_appearance(engine, *chosen),
+            self._apply_appearance,
+            lambda exc: self._say(f"Appearance from photo failed: {exc}"),
+        )
+
+    def _apply_appearance(self, vectors: dict) -> None:
+        present = {o.id for o in self.document.objects()}
+        common = sorted(present & set(vectors))
+        for oid in common:
+            self.document.set_vector(oid, vectors[oid])
+        self._say(
+            f"Appearance from photo applied to {len(common)} objects"
+            if common
+            else "The photo's maps share no object ids with this document"
+        )
+
+    # -- lifetime -------------------------------------------------------------------------------------
+    def _disconnect(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def closeEvent(self, event) -> None:
+        self._disconnect()
+        self._previews.cancel()
+        self._appearance.cancel()
+        super().closeEvent(event)
+
+    def showEvent(self, event) -> None:
+        if self._unsubscribe is None and self.document is not None:
+            self._unsubscribe = self.document.subscribe(self._on_document_event)
+            self.refresh()
+        super().showEvent(event)
