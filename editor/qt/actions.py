@@ -1,0 +1,153 @@
+"""Menus, toolbar and keyboard shortcuts. Every command is a QAction kept in ``Actions.by_name`` so
+tests and other modules can trigger them; the handlers live in the window and its controllers."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QLabel, QMenu, QSlider, QToolBar
+
+from models.engine.precision import DEVICES, PRECISIONS
+
+from .canvas import MODES
+from .tools import SHORTCUTS, TOOLS
+
+TOOL_TEXT = {
+    "brush": "&Brush",
+    "eraser": "&Eraser",
+    "fill": "&Fill",
+    "polygon": "&Polygon / lasso",
+    "picker": "P&icker",
+    "move": "Select / &move object",
+    "insert": "Insert &object",
+}
+MODE_TEXT = {"side": "Side by side", "overlay": "Overlay", "split": "Split"}
+
+
+class Actions:
+    def __init__(self, window) -> None:
+        self.window = window
+        self.by_name: dict[str, QAction] = {}
+        self._build_file_menu()
+        self._build_edit_menu()
+        self._build_view_menu()
+        self._build_tools_menu()
+        self._build_model_menu()
+        self._build_toolbar()
+
+    def _add(self, menu: QMenu, name: str, text: str, handler, shortcut=None, checkable=False) -> QAction:
+        action = QAction(text, self.window)
+        action.setObjectName(name)
+        if shortcut:
+            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        action.setCheckable(checkable)
+        action.triggered.connect(handler)
+        menu.addAction(action)
+        self.by_name[name] = action
+        return action
+
+    def _build_file_menu(self) -> None:
+        w, files = self.window, self.window.files
+        menu = w.menuBar().addMenu("&File")
+        self._add(menu, "new", "&New from template", files.new_from_template, "Ctrl+N")
+        self._add(menu, "open", "&Open project or label map…", lambda: files.open(), "Ctrl+O")
+        self.recent_menu = menu.addMenu("Open &recent")
+        files.recent_changed.connect(self.update_recent)
+        self.update_recent(files.recent())
+        menu.addSeparator()
+        self._add(menu, "save", "&Save project", files.save, "Ctrl+S")
+        self._add(menu, "save_as", "Save project &as…", lambda: files.save_as(), "Ctrl+Shift+S")
+        self._add(menu, "save_maps", "Save &maps (Cityscapes)…", lambda: files.save_maps())
+        self._add(menu, "export", "&Export result…", lambda: files.export_result(), "Ctrl+E")
+        menu.addSeparator()
+        self._add(menu, "quit", "&Quit", w.close, "Ctrl+Q")
+
+    def update_recent(self, paths: list) -> None:
+        self.recent_menu.clear()
+        for path in paths:
+            self.recent_menu.addAction(str(path), partial(self.window.files.open, path))
+        self.recent_menu.setEnabled(bool(paths))
+
+    def _build_edit_menu(self) -> None:
+        w = self.window
+        menu = w.menuBar().addMenu("&Edit")
+        self._add(menu, "undo", "&Undo", w.undo, "Ctrl+Z")
+        self._add(menu, "redo", "&Redo", w.redo, ["Ctrl+Shift+Z", "Ctrl+Y"])
+        menu.addSeparator()
+        self._add(menu, "delete", "&Delete selected object", w.delete_selected, ["Del", "Backspace"])
+        toggle = self._add(menu, "new_instance", "&New instance per stroke", w.set_new_instance, "N", True)
+        toggle.setChecked(True)
+
+    def _build_view_menu(self) -> None:
+        w, canvas = self.window, self.window.canvas
+        menu = w.menuBar().addMenu("&View")
+        group = QActionGroup(w)
+        for n, mode in enumerate(MODES, start=1):
+            action = self._add(menu, f"mode_{mode}", MODE_TEXT[mode], partial(canvas.set_mode, mode), f"{n}", True)
+            group.addAction(action)
+        self.by_name[f"mode_{canvas.mode}"].setChecked(True)
+        menu.addSeparator()
+        self._add(menu, "fit", "&Fit to window", canvas.fit, "Ctrl+0")
+        self._add(menu, "actual_size", "&100 %", canvas.actual_size, "Ctrl+1")
+        self._add(menu, "zoom_in", "Zoom &in", lambda: canvas.zoom(1.25), ["Ctrl++", "Ctrl+="])
+        self._add(menu, "zoom_out", "Zoom &out", lambda: canvas.zoom(0.8), "Ctrl+-")
+        menu.addSeparator()
+        self.docks_menu = menu.addMenu("&Panels")
+
+    def _build_tools_menu(self) -> None:
+        w, tools = self.window, self.window.tools
+        menu = w.menuBar().addMenu("&Tools")
+        group = QActionGroup(w)
+        for name in TOOLS:
+            action = self._add(
+                menu, f"tool_{name}", TOOL_TEXT[name], partial(tools.set_tool, name), SHORTCUTS[name], True
+            )
+            group.addAction(action)
+        tools.tool_changed.connect(lambda name: self.by_name[f"tool_{name}"].setChecked(True))
+        self.by_name[f"tool_{tools.tool}"].setChecked(True)
+        menu.addSeparator()
+        self._add(menu, "brush_smaller", "Brush s&maller", tools.shrink_brush, "[")
+        self._add(menu, "brush_larger", "Brush &larger", tools.grow_brush, "]")
+
+    def _build_model_menu(self) -> None:
+        w = self.window
+        menu = w.menuBar().addMenu("&Model")
+        self._add(menu, "open_checkpoint", "&Open checkpoint (bundle or NVIDIA folder)…", w.choose_checkpoint)
+        for title, key, values in (("&Device", "device", DEVICES), ("&Precision", "precision", PRECISIONS)):
+            sub = menu.addMenu(title)
+            group = QActionGroup(w)
+            for value in values:
+                action = self._add(sub, f"{key}_{value}", value, partial(w.set_model_option, key, value), None, True)
+                group.addAction(action)
+            self.by_name[f"{key}_auto"].setChecked(True)
+
+    def _build_toolbar(self) -> None:
+        w = self.window
+        bar = QToolBar("Tools", w)
+        bar.setObjectName("tools_toolbar")
+        w.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+        for name in TOOLS:
+            bar.addAction(self.by_name[f"tool_{name}"])
+        bar.addSeparator()
+        for name in ("undo", "redo"):
+            bar.addAction(self.by_name[name])
+        bar.addSeparator()
+        for mode in MODES:
+            bar.addAction(self.by_name[f"mode_{mode}"])
+        self.opacity = self._slider(bar, "Opacity", 50, lambda v: w.canvas.set_opacity(v / 100))
+        self.split = self._slider(bar, "Split", 50, lambda v: w.canvas.set_split(v / 100))
+        self.toolbar = bar
+
+    def _slider(self, bar: QToolBar, text: str, value: int, handler) -> QSlider:
+        bar.addWidget(QLabel(f" {text} "))
+        slider = QSlider(Qt.Orientation.Horizontal)
+        slider.setRange(0, 100)
+        slider.setValue(value)
+        slider.setMaximumWidth(120)
+        slider.setObjectName(text.lower())
+        slider.valueChanged.connect(handler)
+        bar.addWidget(slider)
+        return slider

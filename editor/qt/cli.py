@@ -1,0 +1,30 @@
+"""``p2phd edit``: registered through the ``p2phd.commands`` entry point. PySide6 is imported only
+when the command runs, so ``p2phd --help`` and the other commands never load Qt."""
+
+from __future__ import annotations
+
+import argparse
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "edit",
+        help="open the editor (the default command)",
+        description="Paint a Cityscapes label map and watch pix2pixHD synthesize the photo.",
+    )
+    parser.add_argument("file", nargs="?", metavar="PROJECT.p2phd | LABEL.png", help="project or label map to open")
+    parser.add_argument("instance", nargs="?", metavar="INSTANCE.png", help="instance map for a label map")
+    parser.add_argument("--checkpoint", metavar="DIR", help="bundle or NVIDIA checkpoint folder")
+    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from .app import run as run_app
+
+    return run_app(args.file, args.instance, args.checkpoint, args.device, args.precision)

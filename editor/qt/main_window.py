@@ -1,0 +1,288 @@
+"""The main window: composes the canvas, tools, render controller, file controller, actions and docks.
+
+It holds the current document and hands it to each part when it is replaced (open, new, recover).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QProgressBar
+
+from editor.autosave import Autosaver
+from editor.document import Document
+from editor.errors import DocumentError
+from models.labels import BY_ID, class_of
+
+from .actions import Actions
+from .canvas import CanvasView
+from .files import FileController, Prompts
+from .render_controller import ModelSettings, RenderController, RenderedFrame
+from .tools import ToolManager
+
+APP_TITLE = "pix2pixHD Studio"
+AUTOSAVE_TICK_MS = 1000
+
+
+def default_recovery_dir() -> Path:
+    env = os.environ.get("P2PHD_RECOVERY_DIR")
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(env) if env else Path(base or Path.home() / ".p2phd") / "recovery"
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        document: Document | None = None,
+        prompts: Prompts | None = None,
+        recovery_dir: Path | None = None,
+        settings: QSettings | None = None,
+        engine_loader=None,
+    ) -> None:
+        super().__init__()
+        self.document: Document | None = None
+        self.prompts = prompts or Prompts()
+        self._recovered = False
+        self._unsubscribe = None
+        self._autosaver: Autosaver | None = None
+        self.tools = ToolManager(self)
+        self.canvas = CanvasView(self.tools, self)
+        self.setCentralWidget(self.canvas)
+        self.render = RenderController(self, **({"loader": engine_loader} if engine_loader else {}))
+        self.files = FileController(
+            self,
+            self.prompts,
+            settings or QSettings("p2phd", "pix2pixHD Studio"),
+            recovery_dir or default_recovery_dir(),
+        )
+        self._build_status_bar()
+        self.actions = Actions(self)
+        self.docks = self._build_docks()
+        self._connect()
+        self._autosave_timer = QTimer(self, interval=AUTOSAVE_TICK_MS)
+        self._autosave_timer.timeout.connect(self._autosave_tick)
+        self._autosave_timer.start()
+        if document is None:
+            from editor.template import new_from_template
+
+            document = new_from_template()
+        self.set_document(document)
+        self.resize(1500, 800)
+
+    # -- construction -------------------------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.status_cursor = QLabel("")
+        self.status_device = QLabel("no model")
+        self.status_latency = QLabel("")
+        self.status_state = QLabel("no model")
+        self.progress = QProgressBar(maximumWidth=120, visible=False)
+        self.progress.setRange(0, 0)  # busy indicator: loading has no measurable steps
+        bar.addWidget(self.status_cursor, 1)
+        for widget in (self.progress, self.status_device, self.status_latency, self.status_state):
+            bar.addPermanentWidget(widget)
+
+    def _build_docks(self) -> dict:
+        """B's docks, each optional so that the window works while one is missing or broken."""
+        docks = {}
+        try:
+            from .palette_dock import ClassPaletteDock
+
+            docks["palette"] = palette = ClassPaletteDock(self)
+            palette.set_current_label(self.tools.label)
+            palette.sig_label_chosen.connect(self.tools.set_label)
+            palette.sig_new_instance_changed.connect(self.set_new_instance)
+            self.tools.label_changed.connect(palette.set_current_label)
+        except ImportError:
+            pass
+        try:
+            from .object_panel import ObjectPanel
+
+            docks["object"] = panel = ObjectPanel(Document(16, 16), self)
+            self.tools.sig_object_selected.connect(panel.set_object)
+            panel.sig_message.connect(self.show_message)
+            panel.sig_object_changed.connect(self._on_panel_object)
+        except ImportError:
+            pass
+        try:
+            from .library_dock import LibraryDock
+
+            docks["library"] = library = LibraryDock(self)
+            library.sig_entry_chosen.connect(self.tools.set_insert_entry)
+        except ImportError:
+            pass
+        areas = {"palette": Qt.DockWidgetArea.LeftDockWidgetArea}
+        for name, dock in docks.items():
+            dock.setObjectName(f"{name}_dock")
+            self.addDockWidget(areas.get(name, Qt.DockWidgetArea.RightDockWidgetArea), dock)
+            self.actions.docks_menu.addAction(dock.toggleViewAction())
+        return docks
+
+    def _connect(self) -> None:
+        self.canvas.sig_cursor_moved.connect(self._show_cursor)
+        self.tools.sig_message.connect(self.show_message)
+        self.tools.brush_size_changed.connect(lambda r: self.show_message(f"brush radius {r} px"))
+        self.render.sig_frame.connect(self._on_frame)
+        self.render.state_changed.connect(self._on_render_state)
+        self.render.engine_changed.connect(self._on_engine)
+        self.render.sig_model_failed.connect(lambda m: self.show_message(f"no model: {m}"))
+        self.files.path_changed.connect(lambda _: self._update_title())
+
+    # -- the document -------------------------------------------------------------------------------------------
+    def set_document(self, document: Document, recovered: bool = False) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        if self._autosaver is not None:
+            self._autosaver.close(discard=True)
+        self.document = document
+        self._recovered = recovered
+        self._unsubscribe = document.subscribe(lambda event: self._update_title())
+        self.tools.set_document(document)
+        self.canvas.set_document(document)
+        self.render.set_document(document)
+        if "object" in self.docks:
+            self.docks["object"].set_document(document)
+        self._autosaver = Autosaver(document, self.files.recovery_dir, background=True)
+        self._update_title()
+
+    @property
+    def modified(self) -> bool:
+        return self.document.modified or self._recovered
+
+    def on_saved(self) -> None:
+        self._recovered = False
+        if self._autosaver is not None:
+            self._autosaver.discard()
+        self._update_title()
+
+    def _update_title(self) -> None:
+        marker = "*" if self.modified else ""
+        self.setWindowTitle(f"{self.files.display_name}{marker} — {APP_TITLE}")
+
+    def _autosave_tick(self) -> None:
+        if self._autosaver is not None:
+            self._autosaver.tick()
+
+    # -- commands -------------------------------------------------------------------------------------------------
+    def undo(self) -> None:
+        self.tools.cancel()
+        if not self.document.undo():
+            self.show_message("nothing to undo")
+
+    def redo(self) -> None:
+        self.tools.cancel()
+        if not self.document.redo():
+            self.show_message("nothing to redo")
+
+    def delete_selected(self) -> None:
+        object_id = self.tools.selected
+        if object_id is None:
+            self.show_message("select an object first (V, or Alt+click)")
+            return
+        try:
+            self.document.remove_object(object_id)
+        except DocumentError as exc:
+            self.show_message(str(exc))
+            return
+        self.tools.select(None)
+
+    def set_new_instance(self, on: bool) -> None:
+        self.tools.set_new_instance(on)
+        self.actions.by_name["new_instance"].setChecked(bool(on))
+        palette = self.docks.get("palette")
+        if palette is not None and palette.new_instance != bool(on):
+            palette.new_instance = bool(on)
+
+    def _on_panel_object(self, object_id) -> None:
+        self.tools.selected = object_id  # follow the panel (e.g. after a delete) without echoing back
+
+    # -- model -------------------------------------------------------------------------------------------------------
+    def load_model(self, path: str | Path, device: str = "auto", precision: str = "auto") -> None:
+        self.progress.setVisible(True)
+        self.render.load_model(ModelSettings(Path(path), device, precision))
+
+    def choose_checkpoint(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a checkpoint (bundle or NVIDIA folder)")
+        if path:
+            self.load_model(path)
+
+    def set_model_option(self, key: str, value: str) -> None:
+        settings = self.render.settings
+        if settings is None:
+            self.show_message("load a model first (Model ▸ Open checkpoint…)")
+            return
+        options = {"device": settings.device, "precision": settings.precision, key: value}
+        self.load_model(settings.path, options["device"], options["precision"])
+
+    def _on_engine(self, engine) -> None:
+        self.progress.setVisible(self.render.loading)
+        if engine is None:
+            self.status_device.setText("no model")
+        else:
+            p = engine.precision
+            self.status_device.setText(f"{engine.bundle.model_id} · {p.device} {p.name}")
+        if "object" in self.docks:
+            self.docks["object"].set_engine(engine)
+        library = self.docks.get("library")
+        path = getattr(getattr(engine, "bundle", None), "path", None)
+        if library is not None:
+            library.set_library(self._load_library(path))
+
+    @staticmethod
+    def _load_library(path):
+        if path is None:
+            return None
+        try:
+            from models.library import ObjectLibrary
+
+            return ObjectLibrary.load(path) or None
+        except (ImportError, ValueError, OSError):
+            return None
+
+    # -- status --------------------------------------------------------------------------------------------------------
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 5000)
+
+    def _show_cursor(self, point) -> None:
+        doc = self.document
+        if point is None or not (0 <= point[0] < doc.width and 0 <= point[1] < doc.height):
+            self.status_cursor.setText("")
+            return
+        x, y = int(point[0]), int(point[1])
+        label, object_id = doc.pick(x, y)
+        name = BY_ID[label].name if label in BY_ID else f"id {label}"
+        what = f"object {object_id}" if class_of(object_id) != object_id else "stuff"
+        self.status_cursor.setText(f"{x}, {y}   {name}   {what}")
+
+    def _on_frame(self, frame: RenderedFrame) -> None:
+        self.canvas.set_result(frame.image)
+        kind = "preview" if frame.preview else "frame"
+        self.status_latency.setText(f"{kind} {frame.latency_ms:.0f} ms")
+
+    def _on_render_state(self, state: str) -> None:
+        self.status_state.setText(state)
+        self.progress.setVisible(self.render.loading)
+
+    # -- closing -------------------------------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        if not self.files.confirm_discard():
+            event.ignore()
+            return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Stop the timers and worker threads; the recovery file goes (the user chose to close)."""
+        self._autosave_timer.stop()
+        self.render.close()
+        if self._unsubscribe:
+            self._unsubscribe()
+            self._unsubscribe = None
+        panel = self.docks.get("object")
+        if panel is not None and hasattr(panel, "wait_for_workers"):
+            panel.wait_for_workers(5000)
+        if self._autosaver is not None:
+            self._autosaver.close(discard=True)
+            self._autosaver = None

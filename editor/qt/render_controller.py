@@ -1,0 +1,243 @@
+"""Document events -> engine requests -> latest-wins worker -> frames back on the UI thread.
+
+The engine runs only on the scheduler's worker thread; the UI thread copies the maps into a frozen
+request and returns at once. During a stroke the dab events are coalesced into one preview request
+at most every ``PREVIEW_INTERVAL_MS``; a committed change asks for the exact frame. Results cross back
+through a queued signal, already converted to a QImage on the worker so the UI thread only paints.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QImage
+
+from editor.document import Document
+from editor.events import ChangeEvent
+from models.engine.request import EngineRequest, EngineResult, union_rect
+from models.engine.scheduler import LatestWinsScheduler
+
+from .image_convert import rgb_to_qimage
+from .workers import locked_run
+
+PREVIEW_INTERVAL_MS = 30
+
+
+@dataclass(frozen=True)
+class RenderedFrame:
+    image: QImage
+    revision: int
+    preview: bool
+    latency_ms: float  # from submitting the request to the result being ready
+    timings: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    path: Path
+    device: str = "auto"
+    precision: str = "auto"
+    backend: str = "eager"  # torch.compile would stall the first frames for a long while on a CPU
+
+
+def _load_engine(settings: ModelSettings):
+    from models.engine.engine import Engine
+
+    return Engine.load(settings.path, settings.device, settings.precision, settings.backend)
+
+
+class RenderController(QObject):
+    sig_frame = Signal(object)  # RenderedFrame
+    state_changed = Signal(str)  # "no model", "loading model", "rendering", "preview", "ready", "error: ..."
+    engine_changed = Signal(object)  # Engine or None
+    sig_model_failed = Signal(str)
+    _sig_worker_frame = Signal(object)
+    _sig_worker_error = Signal(str)
+    _sig_loaded = Signal(object, object)  # (settings, engine or exception)
+
+    def __init__(self, parent: QObject | None = None, loader=_load_engine) -> None:
+        super().__init__(parent)
+        self._loader = loader
+        self.document: Document | None = None
+        self.engine = None
+        self.settings: ModelSettings | None = None
+        self.state = "no model"
+        self.last_frame: RenderedFrame | None = None
+        self._unsubscribe = None
+        self._scheduler: LatestWinsScheduler | None = None
+        self._dirty: tuple | None = None
+        self._whole = True
+        self._committed = True
+        self._submitted: dict[int, float] = {}
+        self._loading: threading.Thread | None = None
+        self._flush_timer = QTimer(self, singleShot=True)
+        self._flush_timer.timeout.connect(self._flush)
+        self._sig_worker_frame.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        self._sig_worker_error.connect(self._on_error_ui, Qt.ConnectionType.QueuedConnection)
+        self._sig_loaded.connect(self._on_loaded, Qt.ConnectionType.QueuedConnection)
+
+    # -- document ---------------------------------------------------------------------------------------
+    def set_document(self, document: Document) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+        self.document = document
+        self._unsubscribe = document.subscribe(self._on_change)
+        self.request_full_frame()
+
+    def _on_change(self, event: ChangeEvent) -> None:
+        r = event.rect
+        if event.kind == "document":
+            self._whole = True
+        elif not r.empty:
+            rect = (r.x0, r.y0, r.x1, r.y1)
+            self._dirty = rect if self._dirty is None else union_rect(self._dirty, rect)
+        self._committed = event.committed
+        self._schedule(0 if event.committed else PREVIEW_INTERVAL_MS)
+
+    def request_full_frame(self) -> None:
+        self._whole, self._committed = True, True
+        self._schedule(0)
+
+    def _schedule(self, delay_ms: int) -> None:
+        if self._flush_timer.isActive() and self._flush_timer.remainingTime() <= delay_ms:
+            return
+        self._flush_timer.start(delay_ms)
+
+    def _flush(self) -> None:
+        doc = self.document
+        if doc is None or self._scheduler is None or (self._dirty is None and not self._whole):
+            return
+        request = EngineRequest(
+            doc.label,
+            doc.instance,
+            doc.styles.as_mapping(),
+            revision=doc.revision,
+            dirty=None if self._whole else self._dirty,
+            preview=not self._committed,
+        )
+        self._dirty, self._whole = None, False
+        self._submitted[request.revision] = time.perf_counter()
+        self._set_state("preview" if request.preview else "rendering")
+        self._scheduler.submit(request)
+
+    # -- worker side (runs on the scheduler thread) ------------------------------------------------
+    def _on_result(self, result: EngineResult) -> None:
+        started = self._submitted.get(result.revision, time.perf_counter())
+        latency = (time.perf_counter() - started) * 1000.0
+        frame = RenderedFrame(
+            rgb_to_qimage(result.image), result.revision, result.preview, latency, dict(result.timings)
+        )
+        self._sig_worker_frame.emit(frame)
+
+    def _on_error(self, request: EngineRequest, exc: BaseException) -> None:
+        self._sig_worker_error.emit(str(exc) or type(exc).__name__)
+
+    # -- UI side --------------------------------------------------------------------------------------------
+    def _deliver(self, frame: RenderedFrame) -> None:
+        for rev in [r for r in self._submitted if r <= frame.revision]:
+            del self._submitted[rev]
+        self.last_frame = frame
+        busy = bool(self._submitted) or self._flush_timer.isActive()
+        self._set_state("rendering" if busy else ("preview" if frame.preview else "ready"))
+        self.sig_frame.emit(frame)
+
+    def _on_error_ui(self, message: str) -> None:
+        self._submitted.clear()
+        self._set_state(f"error: {message.splitlines()[0]}")
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.state_changed.emit(state)
+
+    # -- model loading --------------------------------------------------------------------------------------
+    @property
+    def loading(self) -> bool:
+        return self._loading is not None
+
+    def load_model(self, settings: ModelSettings) -> None:
+        """Load in a background thread; the current engine keeps rendering until the new one is ready."""
+        self._set_state("loading model")
+
+        def work() -> None:
+            try:
+                outcome = self._loader(settings)
+            except Exception as exc:  # reported in the status bar, the editor stays usable
+                outcome = exc
+            self._sig_loaded.emit(settings, outcome)
+
+        self._loading = threading.Thread(target=work, name="p2phd-model-load", daemon=True)
+        self._loading.start()
+
+    def set_engine(self, engine, settings: ModelSettings | None = None) -> None:
+        """Use ``engine`` (None: no model) from now on; the previous worker is closed."""
+        if self._scheduler is not None:
+            self._scheduler.close()
+            self._scheduler = None
+        self.engine, self.settings = engine, settings
+        self._submitted.clear()
+        if engine is None:
+            self._set_state("no model")
+        else:
+            self._scheduler = LatestWinsScheduler(locked_run(engine), self._on_result, self._on_error)
+            self._set_state("ready")
+            self.request_full_frame()
+        self.engine_changed.emit(engine)
+
+    def _on_loaded(self, settings: ModelSettings, outcome) -> None:
+        self._loading = None
+        if isinstance(outcome, Exception):
+            message = str(outcome).splitlines()[0] if str(outcome) else type(outcome).__name__
+            self._set_state("no model" if self.engine is None else "ready")
+            self.sig_model_failed.emit(message)
+            return
+        self.set_engine(outcome, settings)
+
+    def exact_frame(self, timeout_ms: int = 120_000) -> RenderedFrame | None:
+        """The exact (non-preview) frame of the document's current revision, rendering it if needed.
+
+        Spins a local event loop while waiting, so the window keeps repainting (used by export).
+        """
+        doc = self.document
+
+        def current() -> bool:
+            frame = self.last_frame
+            return frame is not None and not frame.preview and frame.revision >= doc.revision
+
+        if current() or self._scheduler is None:
+            return self.last_frame if current() else None
+        loop = QEventLoop()
+        timer = QTimer(self, singleShot=True)
+        timer.timeout.connect(loop.quit)
+
+        def check(*_) -> None:
+            if current() or self.state.startswith("error"):
+                loop.quit()
+
+        self.sig_frame.connect(check)
+        self.state_changed.connect(check)
+        timer.start(timeout_ms)
+        self.request_full_frame()
+        loop.exec()
+        self.sig_frame.disconnect(check)
+        self.state_changed.disconnect(check)
+        timer.stop()
+        timer.deleteLater()
+        return self.last_frame if current() else None
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """For tests and benchmarks: block until the worker has nothing pending or running."""
+        return self._scheduler is None or self._scheduler.wait_idle(timeout)
+
+    def close(self) -> None:
+        self._flush_timer.stop()
+        if self._unsubscribe:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._scheduler is not None:
+            self._scheduler.close()
+            self._scheduler = None

@@ -1,0 +1,260 @@
+"""The tool state machine: brush B, eraser E, fill F, polygon/lasso P, picker I (or Alt+click),
+select/move V, insert O. Tools receive document coordinates from the canvas and call document
+operations; a bad edit becomes a status message, never an exception in the event loop."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
+
+from editor.document import Document
+from editor.errors import DocumentError
+from models.labels import BY_NAME
+
+TOOLS = ("brush", "eraser", "fill", "polygon", "picker", "move", "insert")
+SHORTCUTS = {"brush": "B", "eraser": "E", "fill": "F", "polygon": "P", "picker": "I", "move": "V", "insert": "O"}
+MIN_RADIUS, MAX_RADIUS = 1, 256
+LASSO_STEP = 2.0  # document pixels between lasso points
+
+
+def brush_step(radius: int, grow: bool) -> int:
+    """``]`` / ``[``: about 15 % per press, at least one pixel."""
+    step = max(1, round(radius * 0.15))
+    return min(MAX_RADIUS, radius + step) if grow else max(MIN_RADIUS, radius - step)
+
+
+class ToolManager(QObject):
+    tool_changed = Signal(str)
+    brush_size_changed = Signal(int)
+    label_changed = Signal(int)  # the class painted by brush, fill, polygon
+    sig_object_selected = Signal(object)  # object id or None
+    sig_message = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.document: Document | None = None
+        self.tool = "brush"
+        self.label = BY_NAME["car"].id
+        self.radius = 12
+        self.new_instance = True
+        self.eraser_label = BY_NAME["unlabeled"].id
+        self.selected: int | None = None
+        self.insert_entry = None  # an object-library entry: .mask (bool array), .label, optional .cluster
+        self.insert_scale = 1.0
+        self.insert_flip = False
+        self.last_point: tuple[float, float] | None = None
+        self._stroke = None
+        self._polygon: list[tuple[float, float]] = []
+        self._lasso_points = 0
+        self._drag: tuple[float, float] | None = None  # move tool: where the drag started
+
+    # -- settings -------------------------------------------------------------------------------------
+    def set_document(self, document: Document) -> None:
+        self.cancel()
+        self.document = document
+        self.select(None)
+
+    def set_tool(self, name: str) -> None:
+        if name not in TOOLS:
+            raise ValueError(f"unknown tool {name!r}; tools are {', '.join(TOOLS)}")
+        if name != self.tool:
+            self.cancel()
+            self.tool = name
+            self.tool_changed.emit(name)
+
+    def set_label(self, label: int) -> None:
+        if int(label) != self.label:
+            self.label = int(label)
+            self.label_changed.emit(self.label)
+
+    def set_new_instance(self, on: bool) -> None:
+        self.new_instance = bool(on)
+
+    def set_radius(self, radius: int) -> None:
+        radius = int(min(MAX_RADIUS, max(MIN_RADIUS, radius)))
+        if radius != self.radius:
+            self.radius = radius
+            self.brush_size_changed.emit(radius)
+
+    def grow_brush(self) -> None:
+        self.set_radius(brush_step(self.radius, True))
+
+    def shrink_brush(self) -> None:
+        self.set_radius(brush_step(self.radius, False))
+
+    def set_insert_entry(self, entry) -> None:
+        self.insert_entry = entry
+        self.insert_scale, self.insert_flip = 1.0, False
+        self.set_tool("insert")
+
+    def select(self, object_id: int | None) -> None:
+        self.selected = object_id
+        self.sig_object_selected.emit(object_id)
+
+    # -- state for the canvas ---------------------------------------------------------------------------
+    @property
+    def shows_brush(self) -> bool:
+        return self.tool in ("brush", "eraser")
+
+    @property
+    def active(self) -> bool:
+        return self._stroke is not None or self._drag is not None
+
+    @property
+    def has_overlay(self) -> bool:
+        return bool(self._polygon) or self._drag is not None or self.tool == "insert"
+
+    # -- events -------------------------------------------------------------------------------------------
+    def press(self, x: float, y: float, button, modifiers=Qt.KeyboardModifier.NoModifier) -> None:
+        if self.document is None or button != Qt.MouseButton.LeftButton:
+            return
+        self.last_point = (x, y)
+        if modifiers & Qt.KeyboardModifier.AltModifier or self.tool == "picker":
+            self._guard(self._pick, x, y)
+        elif self.tool in ("brush", "eraser"):
+            self._guard(self._begin_stroke, x, y)
+        elif self.tool == "fill":
+            if self._inside(x, y):
+                self._guard(self.document.fill, int(x), int(y), self.label)
+        elif self.tool == "polygon":
+            self._polygon.append((x, y))
+            self._lasso_points = 0
+        elif self.tool == "move":
+            self._guard(self._begin_move, x, y)
+        elif self.tool == "insert":
+            self._guard(self._insert, x, y)
+
+    def move(self, x: float, y: float, buttons) -> None:
+        self.last_point = (x, y)
+        if self._stroke is not None:
+            self._guard(self._stroke.add_point, x, y)
+        elif self.tool == "polygon" and self._polygon and buttons & Qt.MouseButton.LeftButton:
+            px, py = self._polygon[-1]
+            if math.hypot(x - px, y - py) >= LASSO_STEP:
+                self._polygon.append((x, y))
+                self._lasso_points += 1
+
+    def release(self, x: float, y: float, button) -> None:
+        if button != Qt.MouseButton.LeftButton:
+            return
+        if self._stroke is not None:
+            stroke, self._stroke = self._stroke, None
+            self._guard(stroke.commit)
+        elif self._drag is not None:
+            (x0, y0), self._drag = self._drag, None
+            dx, dy = round(x - x0), round(y - y0)
+            if self.selected is not None and (dx or dy):
+                self._guard(self.document.move_object, self.selected, dx, dy)
+        elif self.tool == "polygon" and self._lasso_points > 2:
+            self.close_polygon()  # a drag drew a lasso
+
+    def double_click(self) -> None:
+        if self.tool == "polygon":
+            self.close_polygon()
+
+    def key(self, key) -> bool:
+        """Keys the canvas passes on: Escape cancels, Enter closes a polygon, X flips the insert mask."""
+        if key == Qt.Key.Key_Escape and (self._polygon or self.active):
+            self.cancel()
+            return True
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.tool == "polygon":
+            self.close_polygon()
+            return True
+        if key == Qt.Key.Key_X and self.tool == "insert":
+            self.insert_flip = not self.insert_flip
+            return True
+        return False
+
+    def wheel(self, delta: int, modifiers) -> bool:
+        """Ctrl+wheel scales the object to insert; the canvas zooms otherwise."""
+        if self.tool == "insert" and modifiers & Qt.KeyboardModifier.ControlModifier and delta:
+            self.insert_scale = min(8.0, max(0.1, self.insert_scale * 1.1 ** (delta / 120)))
+            return True
+        return False
+
+    def cancel(self) -> None:
+        if self._stroke is not None:
+            stroke, self._stroke = self._stroke, None
+            stroke.abort()
+        self._polygon.clear()
+        self._drag = None
+
+    def close_polygon(self) -> None:
+        points, self._polygon = list(self._polygon), []
+        # a double-click also pressed twice at the last vertex: drop repeated points
+        unique = [p for i, p in enumerate(points) if i == 0 or p != points[i - 1]]
+        if len(unique) >= 3:
+            self._guard(self.document.fill_polygon, unique, self.label, self.new_instance)
+        else:
+            self.sig_message.emit("a polygon needs at least 3 points")
+
+    # -- operations -----------------------------------------------------------------------------------------
+    def _guard(self, fn, *args):
+        try:
+            return fn(*args)
+        except DocumentError as exc:
+            self.sig_message.emit(str(exc))
+            return None
+
+    def _inside(self, x: float, y: float) -> bool:
+        doc = self.document
+        return 0 <= x < doc.width and 0 <= y < doc.height
+
+    def _begin_stroke(self, x: float, y: float) -> None:
+        doc = self.document
+        if self.tool == "eraser":
+            self._stroke = doc.begin_erase(self.radius, self.eraser_label)
+        else:
+            self._stroke = doc.begin_stroke(self.label, self.radius, self.new_instance)
+        self._stroke.add_point(x, y)
+
+    def _pick(self, x: float, y: float) -> None:
+        if self._inside(x, y):
+            label, object_id = self.document.pick(int(x), int(y))
+            self.set_label(label)
+            self.select(object_id)
+
+    def _begin_move(self, x: float, y: float) -> None:
+        if self._inside(x, y):
+            self.select(self.document.pick(int(x), int(y))[1])
+            self._drag = (x, y)
+
+    def _insert(self, x: float, y: float) -> None:
+        entry = self.insert_entry
+        if entry is None:
+            self.sig_message.emit("choose an object in the library dock first")
+            return
+        h, w = np.asarray(entry.mask).shape
+        sw, sh = w * self.insert_scale, h * self.insert_scale
+        style = getattr(entry, "cluster", None)
+        # the click marks the bottom centre: where a car or a person touches the ground
+        object_id = self.document.insert_object(
+            entry.mask, entry.label, round(x - sw / 2), round(y - sh), style, self.insert_scale, self.insert_flip
+        )
+        self.select(object_id)
+
+    # -- overlay (drawn by the canvas in document coordinates) ----------------------------------------------------
+    def paint_overlay(self, painter: QPainter, scale: float) -> None:
+        pen = QPen(QColor(255, 255, 0), 1.5 / scale)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        if self._polygon:
+            points = [QPointF(x, y) for x, y in self._polygon]
+            if self.last_point is not None:
+                points.append(QPointF(*self.last_point))
+            painter.drawPolyline(QPolygonF(points))
+        if self.selected is not None and self.document is not None and self.tool == "move":
+            box = self.document.object_bbox(self.selected)
+            if not box.empty:
+                dx = dy = 0.0
+                if self._drag is not None and self.last_point is not None:
+                    dx, dy = self.last_point[0] - self._drag[0], self.last_point[1] - self._drag[1]
+                painter.drawRect(QRectF(box.x0 + dx, box.y0 + dy, box.width, box.height))
+        if self.tool == "insert" and self.insert_entry is not None and self.last_point is not None:
+            h, w = np.asarray(self.insert_entry.mask).shape
+            sw, sh = w * self.insert_scale, h * self.insert_scale
+            x, y = self.last_point
+            painter.drawRect(QRectF(x - sw / 2, y - sh, sw, sh))
