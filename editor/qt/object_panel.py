@@ -33,6 +33,8 @@ from .workers import BackgroundRunner, engine_lock
 
 #: photo_picker(parent) -> (photo, label map, instance map or None), or None when cancelled.
 PhotoPicker = Callable[[QWidget], "tuple[str, str, str | None] | None"]
+#: pixels around the object whose edits make its style thumbnails stale (about the crop they show)
+PREVIEW_CONTEXT = 48
 IMAGES = "Images (*.png *.jpg *.jpeg *.bmp)"
 
 
@@ -56,11 +58,11 @@ def encode_photo_appearance(engine, photo_path: str, label_path: str, instance_p
 
     try:
         with Image.open(photo_path) as image:
-            photo = np.asarray(image.convert("RGB"))
+            photo = np.array(image.convert("RGB"))  # writable: torch.from_numpy warns on read-only arrays
     except OSError as exc:
         raise ValueError(f"cannot read the photo {photo_path}: {exc}") from None
-    label = map_io.read_label(label_path)
-    instance = None if instance_path is None else map_io.read_instance(instance_path)
+    label = np.array(map_io.read_label(label_path))
+    instance = None if instance_path is None else np.array(map_io.read_instance(instance_path))
     with engine_lock(engine):
         return engine.encode_appearance(photo, label, instance)
 
@@ -81,6 +83,7 @@ class ObjectPanel(QDockWidget):
         self._appearance = BackgroundRunner(self)
         self._refresh_timer = QTimer(self, singleShot=True, interval=0, timeout=self._after_events)
         self._preview_stale = False
+        self._preview_box = None  # the object's box (padded) when its thumbnails were rendered
         self._build()
         self.set_document(document)
 
@@ -220,6 +223,7 @@ class ObjectPanel(QDockWidget):
 
         label, instance, styles, revision = self.document.snapshot()
         engine, oid = self.engine, self.object_id
+        self._preview_box = self.document.object_bbox(oid).pad(PREVIEW_CONTEXT)
 
         def render() -> list:
             request = EngineRequest(label, instance, styles, revision=revision)
@@ -241,8 +245,9 @@ class ObjectPanel(QDockWidget):
     def _on_document_event(self, event) -> None:
         if not event.committed or self.object_id is None:
             return
-        if event.kind in ("pixels", "document"):
-            self._preview_stale = True  # the neighbourhood changed: thumbnails are out of date
+        box = self._preview_box
+        if event.kind == "pixels" and (box is None or not event.rect.intersect(box).empty):
+            self._preview_stale = True  # the object or its surroundings changed: thumbnails are out of date
         self._refresh_timer.start()  # coalesces a burst of events into one refresh
 
     def _after_events(self) -> None:
