@@ -145,6 +145,8 @@ class MainWindow(QMainWindow):
         if "object" in self.docks:
             self.docks["object"].set_document(document)
         self._autosaver = Autosaver(document, self.files.recovery_dir, background=True)
+        if recovered:
+            self._autosaver.save_now()  # closing the old saver removed the file; a second crash keeps it
         self._update_title()
 
     @property

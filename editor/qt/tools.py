@@ -145,7 +145,7 @@ class ToolManager(QObject):
             self._guard(stroke.commit)
         elif self._drag is not None:
             (x0, y0), self._drag = self._drag, None
-            dx, dy = round(x - x0), round(y - y0)
+            dx, dy = math.floor(x) - math.floor(x0), math.floor(y) - math.floor(y0)  # pixel under the cursor
             if self.selected is not None and (dx or dy):
                 self._guard(self.document.move_object, self.selected, dx, dy)
         elif self.tool == "polygon" and self._lasso_points > 2:
