@@ -64,6 +64,9 @@ def test_full_frame_matches_reference_synthesis(cfg):
     assert result.revision == 3 and result.image.dtype == np.uint8 and result.image.shape == (64, 128, 3)
     assert np.abs(result.image.astype(int) - reference).max() <= 1
     assert set(result.timings) >= {"encode", "generator"}
+    small = label[::2, ::2], inst[::2, ::2]  # resized to the requested size exactly as the reference does
+    again = synthesize(tiny_bundle(cfg), *small, styles={CAR * 1000 + 1: 2}, size=(128, 64))
+    assert np.abs(engine.synthesize(*small, styles={CAR * 1000 + 1: 2}, size=(128, 64)).astype(int) - again).max() <= 1
 
 
 def dab(label, inst, x, y, r=4, cls=11):

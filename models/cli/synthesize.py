@@ -6,10 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputMapError
-from ..synthesis import PRECISIONS, resolve_device
-
-# The one inference function the command calls; a faster engine replaces it here.
-from ..synthesis import synthesize as run_model
+from ..synthesis import PRECISIONS
 
 
 def parse_style(text: str) -> tuple[int, int]:
@@ -45,7 +42,12 @@ def register(subparsers) -> None:
     p.add_argument("--instance", nargs="+", metavar="I", help="instance maps (16-bit), one per label map")
     p.add_argument("--out", required=True, metavar="PATH", help="output PNG for one input, a directory for several")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
-    p.add_argument("--precision", default="auto", choices=["auto", *PRECISIONS], help="auto = fp32 (default)")
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", *PRECISIONS],
+        help="auto (default): fp16 on a GPU, bf16 on a CPU with bf16 instructions, else fp32",
+    )
     p.add_argument(
         "--style",
         action="append",
@@ -89,15 +91,18 @@ def run(args) -> int:
     for path in [*args.label, *(args.instance or [])]:
         if not Path(path).is_file():
             raise InputMapError(f"input not found: {path}")
-    device = resolve_device(args.device)
-    precision = "fp32" if args.precision == "auto" else args.precision
-    bundle = load_bundle(find_checkpoint(args.checkpoint), device=device)
+    from ..engine.engine import Engine
+    from ..engine.precision import select_precision
+
+    precision = select_precision(args.precision, args.device)
+    # The fast engine (models/engine) does the inference; models.synthesis stays the fp32 reference.
+    engine = Engine(load_bundle(find_checkpoint(args.checkpoint)), precision)
     outputs = output_paths(args.label, args.out)
     styles = dict(args.style)
     jobs = list(zip(args.label, args.instance or [None] * len(args.label), outputs))
     for label_path, inst_path, out_path in tqdm(jobs, desc="synthesize", unit="map", disable=len(jobs) < 2):
         label = read_label(label_path)
         inst = read_instance(inst_path) if inst_path else None
-        photo = run_model(bundle, label, inst, styles=styles, size=args.size, device=device, precision=precision)
+        photo = engine.synthesize(label, inst, styles=styles, size=args.size)
         write_png_atomic(out_path, photo)
     return 0
