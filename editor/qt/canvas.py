@@ -121,6 +121,8 @@ class CanvasView(QWidget):
             self.update(area.toAlignedRect().adjusted(-2, -2, 2, 2).intersected(pane))
 
     def fit(self) -> None:
+        """Show the whole document, and keep doing so when the window is resized."""
+        self._fit_pending = True
         doc = self.document
         if doc is None:
             return
@@ -129,6 +131,7 @@ class CanvasView(QWidget):
         self._set_view(max(MIN_SCALE, scale), None)
 
     def actual_size(self) -> None:
+        self._fit_pending = False
         self._set_view(1.0, None)
 
     def zoom(self, factor: float, around: QPointF | None = None) -> None:
@@ -137,6 +140,7 @@ class CanvasView(QWidget):
         anchor = around if around is not None else QPointF(pane.center())
         local = anchor - QPointF(pane.topLeft())
         new = min(MAX_SCALE, max(MIN_SCALE, self.scale * factor))
+        self._fit_pending = False
         self.offset = local - (local - self.offset) * (new / self.scale)
         self.scale = new
         self.view_changed.emit()
@@ -247,7 +251,7 @@ class CanvasView(QWidget):
         old = self._cursor_area()
         self._cursor = pos
         if self._pan_from is not None:
-            self.offset += pos - self._pan_from
+            self.offset = self.offset + (pos - self._pan_from)  # a new point: never mutate a shared one
             self._pan_from = pos
             self._fit_pending = False
             self.view_changed.emit()

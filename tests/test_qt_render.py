@@ -1,0 +1,147 @@
+"""The render controller: requests leave the UI thread, previews during a stroke, the exact frame
+after it, results come back on the UI thread, model loading never blocks and failures are reported."""
+
+import threading
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QThread  # noqa: E402
+
+from editor.document import Document  # noqa: E402
+from editor.qt.render_controller import ModelSettings, RenderController  # noqa: E402
+from models.engine.request import EngineResult  # noqa: E402
+
+SKY = 23
+
+
+class FakeEngine:
+    """Records requests; each run waits until the test opens the gate (no sleeps anywhere)."""
+
+    def __init__(self, block=False):
+        self.requests = []
+        self.threads = set()
+        self.gate = threading.Event()
+        if not block:
+            self.gate.set()
+
+    def run(self, request, should_cancel=lambda: False):
+        self.threads.add(threading.get_ident())
+        self.requests.append(request)
+        assert self.gate.wait(30)
+        image = np.zeros((*request.label.shape, 3), np.uint8)
+        image[..., 0] = request.label
+        return EngineResult(image, request.revision, {"fake": 0.0}, preview=request.preview)
+
+
+@pytest.fixture
+def controller(qtbot):
+    render = RenderController()
+    yield render
+    render.close()
+
+
+def test_without_engine_state_is_no_model(controller):
+    controller.set_document(Document(64, 32))
+    assert controller.state == "no model"
+
+
+def test_full_frame_arrives_on_ui_thread(qtbot, controller):
+    doc = Document(64, 32, fill=7)
+    controller.set_document(doc)
+    engine = FakeEngine()
+    ui_thread = QThread.currentThread()
+    with qtbot.waitSignal(controller.sig_frame, timeout=10000) as blocker:
+        controller.set_engine(engine)
+    frame = blocker.args[0]
+    assert QThread.currentThread() is ui_thread
+    assert threading.get_ident() not in engine.threads  # the engine ran on the worker
+    assert frame.revision == doc.revision and not frame.preview
+    assert (frame.image.width(), frame.image.height()) == (64, 32)
+    assert frame.latency_ms >= 0
+    assert controller.state == "ready"
+
+
+def test_stroke_sends_previews_then_the_exact_frame(qtbot, controller):
+    doc = Document(64, 32, fill=7)
+    controller.set_document(doc)
+    engine = FakeEngine()
+    with qtbot.waitSignal(controller.sig_frame, timeout=10000):
+        controller.set_engine(engine)
+    stroke = doc.begin_stroke(SKY, 2)
+    stroke.add_point(5, 5)
+    with qtbot.waitSignal(controller.sig_frame, timeout=10000) as preview:
+        stroke.add_point(20, 5)
+    assert preview.args[0].preview
+    assert engine.requests[-1].dirty is not None and engine.requests[-1].dirty[0] <= 3
+    with qtbot.waitSignal(controller.sig_frame, timeout=10000, check_params_cb=lambda f: not f.preview) as final:
+        stroke.commit()
+    assert final.args[0].revision == doc.revision
+    assert not engine.requests[-1].preview
+
+
+def test_ui_is_free_while_the_engine_works(qtbot, controller):
+    doc = Document(64, 32, fill=7)
+    controller.set_document(doc)
+    engine = FakeEngine(block=True)
+    controller.set_engine(engine)
+    qtbot.waitUntil(lambda: len(engine.requests) == 1)  # the worker is inside run(), blocked
+    assert controller.state == "rendering"
+    doc.paint_stroke([(1, 1), (9, 1)], SKY, 1)  # editing goes on meanwhile
+    doc.paint_stroke([(1, 9), (9, 9)], SKY, 1)
+    with qtbot.waitSignal(controller.sig_frame, timeout=10000, check_params_cb=lambda f: f.revision == doc.revision):
+        engine.gate.set()
+    assert len(engine.requests) == 2  # latest wins: the two edits were rendered as one request
+
+
+def test_exact_frame_renders_the_current_revision(qtbot, controller):
+    doc = Document(64, 32, fill=7)
+    controller.set_document(doc)
+    with qtbot.waitSignal(controller.sig_frame, timeout=10000):
+        controller.set_engine(FakeEngine())
+    doc.paint_stroke([(1, 1), (9, 1)], SKY, 1)
+    frame = controller.exact_frame(timeout_ms=10000)
+    assert frame is not None and frame.revision == doc.revision and not frame.preview
+
+
+def test_model_loads_in_background(qtbot, tmp_path):
+    gate = threading.Event()
+    engine = FakeEngine()
+
+    def loader(settings):
+        assert gate.wait(30)
+        return engine
+
+    controller = RenderController(loader=loader)
+    controller.set_document(Document(64, 32))
+    controller.load_model(ModelSettings(tmp_path))
+    assert controller.state == "loading model" and controller.loading  # returned at once
+    with qtbot.waitSignal(controller.engine_changed, timeout=10000):
+        gate.set()
+    assert controller.engine is engine and not controller.loading
+    controller.close()
+
+
+def test_model_failure_is_reported_and_editor_stays_usable(qtbot, tmp_path):
+    def loader(settings):
+        raise ValueError("no config.json here\nsecond line")
+
+    controller = RenderController(loader=loader)
+    controller.set_document(Document(64, 32))
+    with qtbot.waitSignal(controller.sig_model_failed, timeout=10000) as failed:
+        controller.load_model(ModelSettings(tmp_path))
+    assert failed.args == ["no config.json here"]
+    assert controller.state == "no model"
+    controller.close()
+
+
+def test_engine_error_shows_in_state(qtbot, controller):
+    class Broken(FakeEngine):
+        def run(self, request, should_cancel=lambda: False):
+            raise ValueError("map 65x33: bad size")
+
+    controller.set_document(Document(64, 32))
+    with qtbot.waitSignal(controller.state_changed, timeout=10000, check_params_cb=lambda s: s.startswith("error")):
+        controller.set_engine(Broken())
+    assert "bad size" in controller.state
