@@ -180,3 +180,22 @@ def test_bf16_engine_is_close_to_fp32(cfg):
     image = fast.run(EngineRequest(label, inst)).image
     mse = np.mean((image.astype(float) - exact) ** 2)
     assert 10 * np.log10(255**2 / max(mse, 1e-9)) > 30
+
+
+def test_engine_behind_the_scheduler_delivers_full_frame_then_preview(cfg):
+    from models.engine.scheduler import LatestWinsScheduler
+
+    label, inst = scene()
+    engine = Engine(tiny_bundle(cfg), FP32, backend="eager")
+    results = []
+    scheduler = LatestWinsScheduler(engine.run, results.append)
+    try:
+        scheduler.submit(EngineRequest(label, inst, revision=1))
+        assert scheduler.wait_idle(30)
+        label2, inst2, rect = dab(label, inst, 60, 40)
+        scheduler.submit(EngineRequest(label2, inst2, revision=2, dirty=rect, preview=True))
+        assert scheduler.wait_idle(30)
+    finally:
+        scheduler.close()
+    assert [(r.revision, r.preview) for r in results] == [(1, False), (2, True)]
+    assert not results[1].image.flags.writeable

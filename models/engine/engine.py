@@ -190,6 +190,7 @@ class Engine:
         self._check(should_cancel)
         t0 = time.perf_counter()
         self._frame = tensor2im(out[0])
+        self._frame.setflags(write=False)  # shared with the caller: results are snapshots
         timings["to_image"] = time.perf_counter() - t0
         return EngineResult(self._frame, request.revision, timings)
 
@@ -211,6 +212,7 @@ class Engine:
         inner = patch[0, :, y0 - crop[1] : y1 - crop[1], x0 - crop[0] : x1 - crop[0]]
         frame = self._frame.copy()
         frame[y0:y1, x0:x1] = tensor2im(inner)
+        frame.setflags(write=False)
         self._frame = frame
         return EngineResult(
             frame, request.revision, {"preview": time.perf_counter() - t0}, preview=True, region=out_rect
