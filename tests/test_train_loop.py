@@ -145,3 +145,14 @@ def test_bad_options_are_clear_errors(dataroot, tmp_path):
         Trainer(tiny(dataroot, tmp_path, no_vgg_loss=False))
     with pytest.raises(ValueError, match="batchSize"):
         Trainer(tiny(dataroot, tmp_path, batchSize=0))
+
+
+def test_resume_across_the_stage2_unfreeze(dataroot, tmp_path):
+    local = dict(name="l", netG="local", ngf=4, niter_fix_global=1, save_epoch_freq=1, max_dataset_size=2)
+    fit(Trainer(tiny(dataroot, tmp_path, niter=1, **local)), progress=False)
+    resumed = Trainer(tiny(dataroot, tmp_path, niter=2, continue_train=True, **local))
+    assert resumed.frozen  # the saved optimiser only knows the enhancer's parameters
+    fit(resumed, progress=False)
+    assert not resumed.frozen and len(resumed.optimizer_G.param_groups[0]["params"]) == len(
+        list(resumed.synth.parameters())
+    )

@@ -91,7 +91,12 @@ class Trainer:
         elif opt.load_pretrain:
             self._load_nets(ckpt.pretrained_states(opt.load_pretrain, opt.which_epoch), strict=False)
         self.frozen = None
-        self.set_global_frozen(global_frozen(self.epoch, opt.niter_fix_global, opt.netG))
+        # A resumed run rebuilds the optimiser its state was saved with; fit() then applies the
+        # freeze of the epoch it starts (a fresh Adam at the stage-2 boundary, as NVIDIA does).
+        frozen = (
+            state["global_frozen"] if state is not None else global_frozen(self.epoch, opt.niter_fix_global, opt.netG)
+        )
+        self.set_global_frozen(bool(frozen))
         if state is not None:
             self._load_optim(state)
 
