@@ -72,7 +72,12 @@ class RenderController(QObject):
         self._dirty: tuple | None = None
         self._whole = True
         self._committed = True
-        self._submitted: dict[int, float] = {}
+        self._submitted: dict[tuple[int, bool], float] = {}  # (revision, preview) -> submit time
+        self._latest: tuple[int, bool] | None = None
+        self._latency = 0.0  # of the run that just finished (written and read on the worker)
+        # A preview is not submitted while another request is in flight: a newer submission would make
+        # the running one stale (dropped), so a stroke would show no preview at all on a slow engine.
+        self._awaiting = False
         self._loading: threading.Thread | None = None
         self._flush_timer = QTimer(self, singleShot=True)
         self._flush_timer.timeout.connect(self._flush)
@@ -111,6 +116,8 @@ class RenderController(QObject):
         doc = self.document
         if doc is None or self._scheduler is None or (self._dirty is None and not self._whole):
             return
+        if self._awaiting and not self._committed:
+            return  # _deliver flushes again when the frame in flight arrives
         request = EngineRequest(
             doc.label,
             doc.instance,
@@ -120,17 +127,25 @@ class RenderController(QObject):
             preview=not self._committed,
         )
         self._dirty, self._whole = None, False
-        self._submitted[request.revision] = time.perf_counter()
+        self._latest = (request.revision, request.preview)
+        self._awaiting = True
+        self._submitted[self._latest] = time.perf_counter()
         self._set_state("preview" if request.preview else "rendering")
         self._scheduler.submit(request)
 
     # -- worker side (runs on the scheduler thread) ------------------------------------------------
+    def _timed_run(self, run):
+        def timed(request: EngineRequest, should_cancel):
+            started = self._submitted.get((request.revision, request.preview), time.perf_counter())
+            result = run(request, should_cancel)
+            self._latency = (time.perf_counter() - started) * 1000.0
+            return result
+
+        return timed
+
     def _on_result(self, result: EngineResult) -> None:
-        started = self._submitted.get(result.revision, time.perf_counter())
-        latency = (time.perf_counter() - started) * 1000.0
-        frame = RenderedFrame(
-            rgb_to_qimage(result.image), result.revision, result.preview, latency, dict(result.timings)
-        )
+        image = rgb_to_qimage(result.image)
+        frame = RenderedFrame(image, result.revision, result.preview, self._latency, dict(result.timings))
         self._sig_worker_frame.emit(frame)
 
     def _on_error(self, request: EngineRequest, exc: BaseException) -> None:
@@ -138,15 +153,21 @@ class RenderController(QObject):
 
     # -- UI side --------------------------------------------------------------------------------------------
     def _deliver(self, frame: RenderedFrame) -> None:
-        for rev in [r for r in self._submitted if r <= frame.revision]:
-            del self._submitted[rev]
+        for key in [k for k in self._submitted if k[0] < frame.revision or k == (frame.revision, frame.preview)]:
+            del self._submitted[key]
         self.last_frame = frame
-        busy = bool(self._submitted) or self._flush_timer.isActive()
+        self._awaiting = False
+        if self._dirty is not None or self._whole:
+            self._schedule(0)
+        latest = self._latest
+        done = latest is None or (frame.revision >= latest[0] and (latest[1] or not frame.preview))
+        busy = not done or self._flush_timer.isActive()
         self._set_state("rendering" if busy else ("preview" if frame.preview else "ready"))
         self.sig_frame.emit(frame)
 
     def _on_error_ui(self, message: str) -> None:
         self._submitted.clear()
+        self._awaiting = False
         self._set_state(f"error: {message.splitlines()[0]}")
 
     def _set_state(self, state: str) -> None:
@@ -180,10 +201,11 @@ class RenderController(QObject):
             self._scheduler = None
         self.engine, self.settings = engine, settings
         self._submitted.clear()
+        self._latest, self._awaiting = None, False
         if engine is None:
             self._set_state("no model")
         else:
-            self._scheduler = LatestWinsScheduler(locked_run(engine), self._on_result, self._on_error)
+            self._scheduler = LatestWinsScheduler(self._timed_run(locked_run(engine)), self._on_result, self._on_error)
             self._set_state("ready")
             self.request_full_frame()
         self.engine_changed.emit(engine)

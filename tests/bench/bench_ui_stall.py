@@ -1,0 +1,155 @@
+"""UI responsiveness while rendering: the editor window offscreen, a random-weight label2city-like
+engine, brush strokes driven by synthetic mouse events (one move every 16 ms, like a real mouse).
+
+A 1 ms precise QTimer records when the event loop gets to run; the longest gap is the worst stall.
+Render latencies (request submitted -> frame ready) are collected per kind (dab preview, exact).
+
+    QT_QPA_PLATFORM=offscreen python tests/bench/bench_ui_stall.py --size 2048x1024 --strokes 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from editor.qt.files import Prompts  # noqa: E402
+from editor.qt.main_window import MainWindow  # noqa: E402
+from editor.template import new_from_template  # noqa: E402
+from models.bundle import Bundle  # noqa: E402
+from models.config import ARCHS  # noqa: E402
+from models.engine.engine import Engine  # noqa: E402
+from models.engine.precision import select_precision  # noqa: E402
+
+MOVE_MS = 16
+
+
+class StallMeter:
+    def __init__(self) -> None:
+        self.stamps: list[float] = []
+        self.timer = QTimer(interval=1, timerType=Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(lambda: self.stamps.append(time.perf_counter()))
+
+    def start(self) -> None:
+        self.stamps.clear()
+        self.timer.start()
+
+    def stop(self) -> list[float]:
+        self.timer.stop()
+        return [1000 * (b - a) for a, b in zip(self.stamps, self.stamps[1:])]
+
+
+def wait(ms: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def wait_for(predicate, timeout_s: float) -> bool:
+    end = time.perf_counter() + timeout_s
+    while not predicate():
+        if time.perf_counter() > end:
+            return False
+        wait(5)
+    return True
+
+
+def stroke(window: MainWindow, y: float, dabs: int) -> None:
+    canvas = window.canvas
+    doc = window.document
+    pane = canvas.panes()[0][0]
+    xs = np.linspace(doc.width * 0.2, doc.width * 0.8, dabs)
+    points = [canvas.to_widget(float(x), y + 20 * np.sin(i / 3), pane).toPoint() for i, x in enumerate(xs)]
+    QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, points[0])
+    for p in points[1:]:
+        wait(MOVE_MS)
+        QTest.mouseMove(canvas, p)
+    wait(MOVE_MS)
+    QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, points[-1])
+
+
+def summary(name: str, values: list[float]) -> str:
+    if not values:
+        return f"{name}: none"
+    v = sorted(values)
+    p95 = v[int(0.95 * (len(v) - 1))]
+    return f"{name}: n={len(v)} median={statistics.median(v):.1f} ms p95={p95:.1f} ms max={v[-1]:.1f} ms"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", choices=sorted(ARCHS), default="label2city_1024p")
+    parser.add_argument("--size", default="1024x512", help="document WIDTHxHEIGHT (default 1024x512)")
+    parser.add_argument("--strokes", type=int, default=3)
+    parser.add_argument("--dabs", type=int, default=40, help="mouse moves per stroke")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    torch.manual_seed(0)
+    cfg = ARCHS[args.arch]
+    precision = select_precision(args.precision, args.device)
+    engine = Engine(Bundle(cfg, cfg.build_G().eval()), precision, backend="eager")
+    settings = QSettings(os.devnull, QSettings.Format.IniFormat)
+    import tempfile
+
+    recovery = tempfile.mkdtemp(prefix="p2phd-bench-")
+    window = MainWindow(new_from_template(width, height), Prompts(), recovery, settings)
+    window.resize(1600, 900)
+    window.show()
+    frames = []
+    window.render.sig_frame.connect(frames.append)
+    t0 = time.perf_counter()
+    window.render.set_engine(engine)
+    if not wait_for(lambda: frames, 600):
+        print("no first frame within 10 minutes", file=sys.stderr)
+        return 1
+    first = 1000 * (time.perf_counter() - t0)
+    print(f"{args.arch} random weights, {width}x{height}, {precision.device} {precision.name}, ", end="")
+    print(f"torch threads {torch.get_num_threads()}; first frame {first:.0f} ms")
+
+    window.tools.set_label(26)
+    window.tools.set_radius(max(4, width // 100))
+    meter = StallMeter()
+    frames.clear()
+    meter.start()
+    for n in range(args.strokes):
+        stroke(window, height * (0.55 + 0.1 * n), args.dabs)
+        revision = window.document.revision
+        if not wait_for(lambda r=revision: frames and frames[-1].revision == r and not frames[-1].preview, 600):
+            print("exact frame did not arrive", file=sys.stderr)
+            return 1
+    gaps = meter.stop()
+    window.document._saved_revision = window.document.revision  # benchmark: no unsaved-changes prompt
+    window.close()
+    app.processEvents()
+
+    previews = [f.latency_ms for f in frames if f.preview]
+    exact = [f.latency_ms for f in frames if not f.preview]
+    stalls = [g - 1.0 for g in gaps]
+    print(summary("event-loop gap beyond the 1 ms tick (stall)", stalls))
+    print(summary("dab preview latency", previews))
+    print(summary("exact frame latency", exact))
+    median_preview = statistics.median(previews) if previews else float("nan")
+    print(f"longest stall {max(stalls):.1f} ms; median preview {median_preview:.0f} ms; ", end="")
+    print(f"median exact {statistics.median(exact):.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
