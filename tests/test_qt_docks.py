@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
 from editor.qt.palette_dock import LABEL_ROLE, ClassPaletteDock  # noqa: E402
-from editor.qt.workers import BackgroundRunner, engine_lock, locked_run  # noqa: E402
+from editor.qt.workers import BackgroundRunner, FairLock, engine_lock, locked_run  # noqa: E402
 
 CAR, ROAD, PERSON = 26, 7, 24
 
@@ -138,3 +138,26 @@ def test_locked_run_holds_the_engine_lock_while_running():
     assert locked_run(probe)("r") == (False, "r")  # another thread could not take it meanwhile
     assert engine_lock(probe).acquire(timeout=0)  # and it is free again afterwards
     engine_lock(probe).release()
+
+
+def test_fair_lock_serves_a_waiter_before_the_thread_that_just_released():
+    lock, order = FairLock(), []
+    lock.acquire()
+
+    def waiter():
+        with lock:
+            order.append("waiter")
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    while not lock._waiters:  # spin (no sleep) until the waiter is queued
+        pass
+    lock.release()
+    with lock:  # re-acquiring at once must queue behind the waiter
+        order.append("releaser")
+    thread.join()
+    assert order == ["waiter", "releaser"]
+    assert lock.acquire(timeout=0) and not lock.acquire(timeout=0.01)
+    lock.release()
+    with pytest.raises(RuntimeError, match="unlocked"):
+        lock.release()

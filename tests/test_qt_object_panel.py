@@ -1,6 +1,8 @@
 """Object panel with a real tiny random-weight engine: info, delete/undo, relabel, style gallery clicks,
 randomise, blend slider, copy style, appearance from photo; real mouse and key events, offscreen."""
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -12,6 +14,7 @@ from PySide6.QtCore import Qt  # noqa: E402
 
 from editor import io as map_io  # noqa: E402
 from editor.document import Document  # noqa: E402
+from editor.qt import object_panel  # noqa: E402
 from editor.qt.object_panel import ObjectPanel  # noqa: E402
 from models.bundle import save_bundle  # noqa: E402
 from models.config import ModelConfig  # noqa: E402
@@ -188,3 +191,24 @@ def test_thumbnails_rerender_only_after_edits_near_the_object(qtbot, panel, docu
     document.paint_stroke([(95, 90), (100, 92)], BUILDING, 3)  # touching the car
     qtbot.waitUntil(lambda: panel._previews.generation == generation + 1)
     wait_for_gallery(qtbot, panel)
+
+
+def test_selecting_another_object_stops_the_previous_preview_job(qtbot, panel, engine, monkeypatch):
+    monkeypatch.setattr(object_panel, "PREVIEW_BATCH", 1)
+    gate, calls, real = threading.Event(), [], engine.style_previews
+
+    def gated(request, object_id, indices=None):
+        calls.append(object_id)
+        if len(calls) == 1:
+            assert gate.wait(30)
+        return real(request, object_id, indices)
+
+    monkeypatch.setattr(engine, "style_previews", gated)
+    panel.set_engine(engine)
+    panel.set_object(CAR_A)
+    qtbot.waitUntil(lambda: len(calls) == 1)
+    panel.set_object(CAR_B)  # while car A's first batch is still running
+    gate.set()
+    wait_for_gallery(qtbot, panel)
+    assert panel.wait_for_workers(30000)
+    assert calls == [CAR_A, CAR_B, CAR_B, CAR_B, CAR_B]  # car A's job stopped after its first batch

@@ -13,7 +13,6 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
-    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -26,45 +25,20 @@ from PySide6.QtWidgets import (
 
 from models.labels import BY_ID, LABELS, class_of
 
+from .appearance import PhotoPicker, encode_photo_appearance, pick_photo_files
 from .palette_dock import class_text
 from .style_gallery import BlendControls, StyleGallery
 from .thumbnails import rgb_thumbnail, swatch_icon
 from .workers import BackgroundRunner, engine_lock
 
-#: photo_picker(parent) -> (photo, label map, instance map or None), or None when cancelled.
-PhotoPicker = Callable[[QWidget], "tuple[str, str, str | None] | None"]
 #: pixels around the object whose edits make its style thumbnails stale (about the crop they show)
 PREVIEW_CONTEXT = 48
-IMAGES = "Images (*.png *.jpg *.jpeg *.bmp)"
+#: clusters rendered per engine call: small enough that a stroke's render never waits long for the lock
+PREVIEW_BATCH = 4
 
 
-def pick_photo_files(parent: QWidget) -> tuple[str, str, str | None] | None:
-    """Three file dialogs: the photo, its label ids map, its instance ids map (optional)."""
-    photo, _ = QFileDialog.getOpenFileName(parent, "Photo to take appearances from", "", IMAGES)
-    if not photo:
-        return None
-    label, _ = QFileDialog.getOpenFileName(parent, "Label map of that photo (*_labelIds.png)", "", IMAGES)
-    if not label:
-        return None
-    instance, _ = QFileDialog.getOpenFileName(parent, "Instance map (*_instanceIds.png), or cancel", "", IMAGES)
-    return photo, label, instance or None
-
-
-def encode_photo_appearance(engine, photo_path: str, label_path: str, instance_path: str | None) -> dict:
-    """Read the photo and its maps and run the engine's encoder (worker thread); {object id: vector}."""
-    from PIL import Image
-
-    from editor import io as map_io
-
-    try:
-        with Image.open(photo_path) as image:
-            photo = np.array(image.convert("RGB"))  # writable: torch.from_numpy warns on read-only arrays
-    except OSError as exc:
-        raise ValueError(f"cannot read the photo {photo_path}: {exc}") from None
-    label = np.array(map_io.read_label(label_path))
-    instance = None if instance_path is None else np.array(map_io.read_instance(instance_path))
-    with engine_lock(engine):
-        return engine.encode_appearance(photo, label, instance)
+class _SupersededError(Exception):
+    """A style-preview job stops early because its result would be dropped anyway."""
 
 
 class ObjectPanel(QDockWidget):
@@ -222,14 +196,20 @@ class ObjectPanel(QDockWidget):
         from models.engine.request import EngineRequest
 
         label, instance, styles, revision = self.document.snapshot()
-        engine, oid = self.engine, self.object_id
+        engine, oid, k = self.engine, self.object_id, len(self.clusters())
         self._preview_box = self.document.object_bbox(oid).pad(PREVIEW_CONTEXT)
+        generation, runner = self._previews.next_generation, self._previews
 
         def render() -> list:
             request = EngineRequest(label, instance, styles, revision=revision)
-            with engine_lock(engine):
-                _, crops = engine.style_previews(request, oid)
-            return [rgb_thumbnail(crop) for crop in crops]
+            images = []
+            for start in range(0, k, PREVIEW_BATCH):
+                if not runner.is_current(generation):
+                    raise _SupersededError  # another object was selected: stop using the engine
+                with engine_lock(engine):  # released between batches so renders can slip in
+                    _, crops = engine.style_previews(request, oid, range(start, min(start + PREVIEW_BATCH, k)))
+                images += [rgb_thumbnail(crop) for crop in crops]
+            return images
 
         self.gallery.show_busy()
         self._previews.submit(render, self._show_previews, self._preview_failed)

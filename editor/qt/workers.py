@@ -13,21 +13,71 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
-_ENGINE_LOCKS: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+
+class FairLock:
+    """A non-reentrant lock granted in arrival order.
+
+    A plain lock lets the thread that just released it take it straight back, so a job that runs the
+    engine in several short slices (style previews) would starve the render worker waiting between
+    them. With first-come-first-served the render slips in between two slices.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._locked = False
+        self._waiters: deque[object] = deque()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        with self._cond:
+            if not self._locked and not self._waiters:
+                self._locked = True
+                return True
+            if not blocking or timeout == 0:
+                return False
+            token = object()
+            self._waiters.append(token)
+            granted = self._cond.wait_for(
+                lambda: not self._locked and self._waiters[0] is token, None if timeout < 0 else timeout
+            )
+            if granted:
+                self._waiters.popleft()
+                self._locked = True
+            else:
+                self._waiters.remove(token)
+                self._cond.notify_all()  # the next in line may be free to go now
+            return granted
+
+    def release(self) -> None:
+        with self._cond:
+            if not self._locked:
+                raise RuntimeError("release of an unlocked FairLock")
+            self._locked = False
+            self._cond.notify_all()
+
+    def __enter__(self) -> FairLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+
+_ENGINE_LOCKS: weakref.WeakKeyDictionary[Any, FairLock] = weakref.WeakKeyDictionary()
 _ENGINE_LOCKS_GUARD = threading.Lock()
 
 
-def engine_lock(engine: Any) -> threading.RLock:
-    """The lock every thread holds while it runs ``engine`` (one per engine object)."""
+def engine_lock(engine: Any) -> FairLock:
+    """The lock every thread holds while it runs ``engine`` (one per engine object, first come first served)."""
     with _ENGINE_LOCKS_GUARD:
         lock = _ENGINE_LOCKS.get(engine)
         if lock is None:
-            lock = _ENGINE_LOCKS[engine] = threading.RLock()
+            lock = _ENGINE_LOCKS[engine] = FairLock()
         return lock
 
 
@@ -84,6 +134,11 @@ class BackgroundRunner(QObject):
     @property
     def generation(self) -> int:
         return self._generation
+
+    @property
+    def next_generation(self) -> int:
+        """The generation the next ``submit`` gets (UI thread), so its callable can poll ``is_current``."""
+        return self._generation + 1
 
     @property
     def busy(self) -> bool:

@@ -1,0 +1,46 @@
+"""Appearance from a photo: pick a photo with its label/instance maps, encode per-object style vectors.
+
+The encoding runs on a worker thread (:func:`encode_photo_appearance`); the object panel applies the
+vectors to the objects the photo and the document share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from editor import io as map_io
+
+from .workers import engine_lock
+
+#: photo_picker(parent) -> (photo, label map, instance map or None), or None when cancelled.
+PhotoPicker = Callable[[QWidget], "tuple[str, str, str | None] | None"]
+IMAGES = "Images (*.png *.jpg *.jpeg *.bmp)"
+
+
+def pick_photo_files(parent: QWidget) -> tuple[str, str, str | None] | None:
+    """Three file dialogs: the photo, its label ids map, its instance ids map (optional)."""
+    photo, _ = QFileDialog.getOpenFileName(parent, "Photo to take appearances from", "", IMAGES)
+    if not photo:
+        return None
+    label, _ = QFileDialog.getOpenFileName(parent, "Label map of that photo (*_labelIds.png)", "", IMAGES)
+    if not label:
+        return None
+    instance, _ = QFileDialog.getOpenFileName(parent, "Instance map (*_instanceIds.png), or cancel", "", IMAGES)
+    return photo, label, instance or None
+
+
+def encode_photo_appearance(engine, photo_path: str, label_path: str, instance_path: str | None) -> dict:
+    """Read the photo and its maps and run the engine's encoder (worker thread); {object id: vector}."""
+    try:
+        with Image.open(photo_path) as image:
+            photo = np.array(image.convert("RGB"))  # writable: torch.from_numpy warns on read-only arrays
+    except OSError as exc:
+        raise ValueError(f"cannot read the photo {photo_path}: {exc}") from None
+    label = np.array(map_io.read_label(label_path))
+    instance = None if instance_path is None else np.array(map_io.read_instance(instance_path))
+    with engine_lock(engine):
+        return engine.encode_appearance(photo, label, instance)
