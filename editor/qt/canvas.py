@@ -68,9 +68,23 @@ class CanvasView(QWidget):
             self.label_image.update(doc.label, (r.x0, r.y0, r.x1, r.y1))
             self.update_doc_rect(QRectF(r.x0, r.y0, r.width, r.height))
 
-    def set_result(self, image: QImage | None) -> None:
+    def set_result(self, image: QImage | None, region: tuple[int, int, int, int] | None = None) -> None:
+        """Show a synthesized frame; ``region`` (x0, y0, x1, y1) limits the repaint to what changed."""
+        resized = self.result is None or image is None or self.result.size() != image.size()
         self.result = image
-        self.update()
+        if self.mode != "side":
+            self.update()  # overlay and split mix both images everywhere
+            return
+        pane = self.panes()[1][0]
+        if region is None or resized:
+            self.update(pane)  # the label pane needs no repaint for a new result
+            return
+        x0, y0, x1, y1 = region
+        sx = self.document.width / image.width()
+        sy = self.document.height / image.height()
+        tl = self.to_widget(x0 * sx, y0 * sy, pane)
+        area = QRectF(tl.x(), tl.y(), (x1 - x0) * sx * self.scale, (y1 - y0) * sy * self.scale)
+        self.update(area.toAlignedRect().adjusted(-2, -2, 2, 2).intersected(pane))
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:

@@ -259,7 +259,7 @@ class MainWindow(QMainWindow):
         self.status_cursor.setText(f"{x}, {y}   {name}   {what}")
 
     def _on_frame(self, frame: RenderedFrame) -> None:
-        self.canvas.set_result(frame.image)
+        self.canvas.set_result(frame.image, frame.region)
         kind = "preview" if frame.preview else "frame"
         self.status_latency.setText(f"{kind} {frame.latency_ms:.0f} ms")
 

@@ -34,6 +34,7 @@ class RenderedFrame:
     preview: bool
     latency_ms: float  # from submitting the request to the result being ready
     timings: dict = field(default_factory=dict)
+    region: tuple[int, int, int, int] | None = None  # what changed versus the previous frame (None: all)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,9 @@ class RenderController(QObject):
 
     def _on_result(self, result: EngineResult) -> None:
         image = rgb_to_qimage(result.image)
-        frame = RenderedFrame(image, result.revision, result.preview, self._latency, dict(result.timings))
+        frame = RenderedFrame(
+            image, result.revision, result.preview, self._latency, dict(result.timings), result.region
+        )
         self._sig_worker_frame.emit(frame)
 
     def _on_error(self, request: EngineRequest, exc: BaseException) -> None:
