@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer, Signal
@@ -79,6 +79,7 @@ class RenderController(QObject):
         # A preview is not submitted while another request is in flight: a newer submission would make
         # the running one stale (dropped), so a stroke would show no preview at all on a slow engine.
         self._awaiting = False
+        self._dropped_seen = 0
         self._loading: threading.Thread | None = None
         self._flush_timer = QTimer(self, singleShot=True)
         self._flush_timer.timeout.connect(self._flush)
@@ -158,6 +159,10 @@ class RenderController(QObject):
     def _deliver(self, frame: RenderedFrame) -> None:
         for key in [k for k in self._submitted if k[0] < frame.revision or k == (frame.revision, frame.preview)]:
             del self._submitted[key]
+        dropped = self._scheduler.dropped if self._scheduler is not None else 0
+        if dropped != self._dropped_seen and frame.region is not None:
+            frame = replace(frame, region=None)  # a frame was skipped: its changes must be repainted too
+        self._dropped_seen = dropped
         self.last_frame = frame
         self._awaiting = False
         if self._dirty is not None or self._whole:
