@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from ..config import ARCHS
@@ -36,6 +37,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="auto: torch.compile, eager if it fails")
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads for everything (default: torch's)")
     p.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
     p.set_defaults(func=run)
 
@@ -43,8 +45,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from ..engine.benchmark import loader, run_benchmark
 
-    if args.repeat < 1 or args.reference_repeat < 0:
-        raise ValueError("--repeat must be >= 1 and --reference-repeat >= 0")
+    if args.repeat < 1 or args.reference_repeat < 0 or (args.threads is not None and args.threads < 1):
+        raise ValueError("--repeat and --threads must be >= 1, --reference-repeat >= 0")
     report = run_benchmark(
         loader(args.checkpoint, args.arch, args.features),
         args.size,
@@ -53,10 +55,9 @@ def run(args) -> int:
         args.device,
         args.precision,
         args.backend,
+        args.threads,
     )
-    report["command"] = "p2phd bench " + " ".join(
-        f"{k}={v}" for k, v in sorted(vars(args).items()) if k not in ("func", "debug") and v not in (None, False)
-    )
+    report["command"] = "p2phd " + " ".join(sys.argv[1:])
     text = json.dumps(report, indent=2, sort_keys=True)
     print(text)
     if args.json:

@@ -82,9 +82,12 @@ def run_benchmark(
     device: str = "auto",
     precision: str = "auto",
     backend: str = "auto",
+    threads: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
     w, h = size
+    if threads:
+        torch.set_num_threads(threads)  # engine and reference alike
     report: dict = {"size": f"{w}x{h}", "torch": torch.__version__, "threads": torch.get_num_threads()}
     t0 = time.perf_counter()
     chosen = select_precision(precision, device)
@@ -93,12 +96,13 @@ def run_benchmark(
         load_s=time.perf_counter() - t0,
         device=chosen.device,
         precision=chosen.name,
-        backend=engine.backend,
+        backend_requested=engine.backend,
         channels_last=chosen.channels_last,
     )
-    log(f"loaded in {report['load_s']:.2f}s: {chosen.device} {chosen.name} {engine.backend}")
+    log(f"loaded in {report['load_s']:.2f}s: {chosen.device} {chosen.name}")
     report["warmup_s"] = engine.warm_up((w, h))
-    log(f"warm-up {report['warmup_s']:.2f}s")
+    report["backend"] = engine.backend_used
+    log(f"warm-up {report['warmup_s']:.2f}s ({engine.backend_used})")
 
     label, inst = synthetic_scene(w, h)
     request = EngineRequest(label, inst, revision=1)
@@ -106,21 +110,26 @@ def run_benchmark(
     report["engine_full_s"] = _stats(times)
     log(f"engine full frame median {report['engine_full_s']['median']:.3f}s")
 
+    brush = min(64, w, h)  # a 64-px brush dab (smaller only for toy frame sizes)
     dab_times, rng, revision = [], np.random.default_rng(1), 1
     for _ in range(max(repeat, 5)):
-        x, y = int(rng.integers(0, w - 64)), int(rng.integers(0, h - 64))
-        label[y : y + 64, x : x + 64] = 11
-        inst[y : y + 64, x : x + 64] = 11
+        x, y = int(rng.integers(0, w - brush + 1)), int(rng.integers(0, h - brush + 1))
+        label[y : y + brush, x : x + brush] = 11
+        inst[y : y + brush, x : x + brush] = 11
         revision += 1
-        dab = EngineRequest(label, inst, revision=revision, dirty=(x, y, x + 64, y + 64), preview=True)
+        dab = EngineRequest(label, inst, revision=revision, dirty=(x, y, x + brush, y + brush), preview=True)
         t0 = time.perf_counter()
         engine.run(dab)
         dab_times.append(time.perf_counter() - t0)
     report["dab64_preview_s"] = _stats(dab_times) if engine.local else None
+    report["dab_px"] = brush
     if engine.config.instance_feat and engine.bundle.clusters:
-        car = EngineRequest(label, inst, revision=revision + 1)
+        scene_label, scene_inst = synthetic_scene(w, h)  # the scene before the dabs
+        ids, counts = np.unique(scene_inst[scene_inst // 1000 == CAR], return_counts=True)
+        biggest = int(ids[np.argmax(counts)])
+        car = EngineRequest(scene_label, scene_inst, revision=revision + 1)
         engine.run(car)
-        times, _ = _timed(lambda: engine.style_previews(car, CAR * 1000 + 1), repeat)
+        times, _ = _timed(lambda: engine.style_previews(car, biggest), repeat)
         report["style_previews_s"] = _stats(times)
         report["style_previews_k"] = len(engine.bundle.clusters[CAR])
     report["peak_rss_engine_gib"] = peak_rss_gib()

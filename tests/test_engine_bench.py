@@ -1,0 +1,47 @@
+"""``p2phd bench`` plumbing on a tiny net (the real figures come from tests/bench/run_bench.sh)."""
+
+import json
+import math
+
+from test_engine import tiny_bundle, tiny_config
+
+from models.cli.main import main
+from models.engine.benchmark import run_benchmark, synthetic_scene
+
+
+def test_benchmark_report_has_every_figure():
+    cfg = tiny_config()
+    report = run_benchmark(
+        lambda: tiny_bundle(cfg),
+        (128, 64),
+        repeat=1,
+        reference_repeat=1,
+        precision="fp32",
+        backend="eager",
+        log=lambda line: None,
+    )
+    for key in (
+        "load_s",
+        "warmup_s",
+        "engine_full_s",
+        "fp32_full_s",
+        "dab64_preview_s",
+        "style_previews_s",
+        "peak_rss_gib",
+        "psnr_db",
+        "speedup",
+    ):
+        assert key in report, key
+    assert report["style_previews_k"] == 4 and report["backend"] == "eager"
+    assert math.isinf(report["psnr_db"]) or report["psnr_db"] > 40  # fp32 engine vs fp32 reference
+    json.dumps(report)
+
+
+def test_synthetic_scene_has_cars():
+    label, inst = synthetic_scene(256, 128)
+    assert label.shape == inst.shape == (128, 256) and (inst // 1000 == 26).any()
+
+
+def test_bench_rejects_bad_counts(capsys):
+    assert main(["bench", "--arch", "label2city_512p", "--repeat", "0"]) == 2
+    assert "--repeat" in capsys.readouterr().err
