@@ -84,7 +84,7 @@ class MaskCollector:
     more than ``min_ratio / 32`` of the image: looser than the clustering filter, so small classes
     still get masks)."""
 
-    def __init__(self, per_class: int = 40, min_ratio: float = 0.1):
+    def __init__(self, per_class: int = 40, min_ratio: float = 0.02):
         self.per_class, self.min_ratio = per_class, min_ratio
         self.heaps: dict[int, list] = {}
         self.counter = 0
