@@ -36,6 +36,14 @@ def _never() -> bool:
 
 
 class Engine:
+    """Synthesizes frames from :class:`EngineRequest` snapshots; not thread-safe (one worker owns it).
+
+    Takes over ``bundle.G``: its instance norms are swapped for cached-statistics ones and it is cast
+    to the chosen device, dtype and memory layout in place. ``backend``: ``eager``, ``compile``
+    (torch.compile with weight freezing, compiled code cached under ``~/.cache/p2phd``) or ``auto``
+    (compile for frames of 1024x512 and more, falling back to eager when compiling fails).
+    """
+
     def __init__(self, bundle: Bundle, precision: Precision, backend: str = "auto"):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
