@@ -138,6 +138,8 @@ def test_cityscapes_sample_matches_nvidia(tmp_path, cityscapes_samples):
         str(out),
         "--device",
         "cpu",
+        "--precision",
+        "fp32",
     ]
     assert main(argv) == 0
     assert_parity(np.array(Image.open(out)), nvidia_reference(G, cfg, label_png, inst_png, clusters))
