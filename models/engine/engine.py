@@ -103,9 +103,11 @@ class Engine:
             return True
         # auto: compiling costs ~40 s once and saved ~25% per frame at 1024x512 and above (measured);
         # for small frames (tests, thumbnails) eager is faster overall. MPS support in inductor is new.
+        # fp32 is the reference precision: it stays on NVIDIA's exact eager kernels.
         return (
             self.backend == "auto"
             and self.precision.device != "mps"
+            and self.precision.dtype != torch.float32
             and self._compiled is not False
             and x.shape[-1] * x.shape[-2] >= COMPILE_MIN_PIXELS
         )
