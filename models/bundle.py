@@ -65,7 +65,7 @@ def load_clusters(path: Path) -> dict[int, np.ndarray]:
                 arr = data[key]
                 if arr.ndim != 2 or arr.dtype.kind != "f":
                     raise CheckpointError(f"{path}: {key} must be a 2-D float array")
-                out[int(key[len("class_"):])] = arr.astype(np.float32)
+                out[int(key[len("class_") :])] = arr.astype(np.float32)
             return out
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"cannot read clusters {path}: {exc}") from None
@@ -76,8 +76,14 @@ def _state_dict_to_cpu(module_or_state) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
 
 
-def save_bundle(out_dir: str | Path, config: ModelConfig, G, E=None, clusters: dict[int, np.ndarray] | None = None,
-                extra_files: dict[str, Path] | None = None) -> Path:
+def save_bundle(
+    out_dir: str | Path,
+    config: ModelConfig,
+    G,
+    E=None,
+    clusters: dict[int, np.ndarray] | None = None,
+    extra_files: dict[str, Path] | None = None,
+) -> Path:
     """Write a bundle atomically: into a temporary sibling directory, then renamed over ``out_dir``."""
     from safetensors.torch import save_file
 
@@ -151,7 +157,9 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
         bundle = load_nvidia_dir(path)
     else:
         if not (path / "config.json").is_file():
-            raise CheckpointError(f"{path} is neither a bundle (no config.json) nor an NVIDIA checkpoint (no *_net_G.pth)")
+            raise CheckpointError(
+                f"{path} is neither a bundle (no config.json) nor an NVIDIA checkpoint (no *_net_G.pth)"
+            )
         config = ModelConfig.load(path / "config.json")
         G = config.build_G()
         if not (path / "G.safetensors").is_file():
@@ -164,7 +172,9 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
         clusters = load_clusters(path / "clusters.npz") if (path / "clusters.npz").is_file() else {}
         for cls_id, centres in clusters.items():
             if centres.shape[1] != config.feat_num:
-                raise CheckpointError(f"clusters of class {cls_id} have {centres.shape[1]} features, config says {config.feat_num}")
+                raise CheckpointError(
+                    f"clusters of class {cls_id} have {centres.shape[1]} features, config says {config.feat_num}"
+                )
         bundle = Bundle(config, G, E, clusters, path, "bundle")
     bundle.G.to(device).eval()
     if bundle.E is not None:

@@ -69,7 +69,8 @@ def validate_maps(label: np.ndarray, inst: np.ndarray | None, label_nc: int) -> 
         bad = np.unique(label[label >= label_nc])[:10].tolist()
         raise InputMapError(f"label ids {bad} are >= label_nc ({label_nc})")
     if inst is not None and inst.shape != label.shape:
-        raise InputMapError(f"instance map is {inst.shape[1]}x{inst.shape[0]}, label map {label.shape[1]}x{label.shape[0]}")
+        ih, iw = inst.shape[:2]
+        raise InputMapError(f"instance map is {iw}x{ih}, label map {label.shape[1]}x{label.shape[0]}")
 
 
 def encode_input(cfg: ModelConfig, label: np.ndarray, inst: np.ndarray | None = None,

@@ -50,13 +50,15 @@ class GlobalGenerator(nn.Module):
     """G1: 7x7 conv, ``n_downsampling`` stride-2 convs, ``n_blocks`` residual blocks, as many
     transposed convs, 7x7 conv + tanh."""
 
-    def __init__(self, input_nc: int, output_nc: int = 3, ngf: int = 64, n_downsampling: int = 3,
-                 n_blocks: int = 9):
+    def __init__(self, input_nc: int, output_nc: int = 3, ngf: int = 64, n_downsampling: int = 3, n_blocks: int = 9):
         super().__init__()
         if n_blocks < 0:
             raise ValueError("n_blocks must be >= 0")
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0), _norm(ngf), nn.ReLU(True)
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0),
+            _norm(ngf),
+            nn.ReLU(True),
         ]
         for i in range(n_downsampling):
             mult = 2**i
@@ -82,8 +84,16 @@ class LocalEnhancer(nn.Module):
     ``n_local_enhancers`` times; each enhancer n adds ``model{n}_1(input at its scale)`` to the
     coarser features and refines them with ``model{n}_2``."""
 
-    def __init__(self, input_nc: int, output_nc: int = 3, ngf: int = 32, n_downsample_global: int = 3,
-                 n_blocks_global: int = 9, n_local_enhancers: int = 1, n_blocks_local: int = 3):
+    def __init__(
+        self,
+        input_nc: int,
+        output_nc: int = 3,
+        ngf: int = 32,
+        n_downsample_global: int = 3,
+        n_blocks_global: int = 9,
+        n_local_enhancers: int = 1,
+        n_blocks_local: int = 3,
+    ):
         super().__init__()
         if n_local_enhancers < 1:
             raise ValueError("n_local_enhancers must be >= 1 (use GlobalGenerator for 0)")
@@ -95,8 +105,13 @@ class LocalEnhancer(nn.Module):
         for n in range(1, n_local_enhancers + 1):
             ngf_n = ngf * (2 ** (n_local_enhancers - n))
             downsample = [
-                nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf_n, kernel_size=7, padding=0), _norm(ngf_n), nn.ReLU(True),
-                nn.Conv2d(ngf_n, ngf_n * 2, kernel_size=3, stride=2, padding=1), _norm(ngf_n * 2), nn.ReLU(True),
+                nn.ReflectionPad2d(3),
+                nn.Conv2d(input_nc, ngf_n, kernel_size=7, padding=0),
+                _norm(ngf_n),
+                nn.ReLU(True),
+                nn.Conv2d(ngf_n, ngf_n * 2, kernel_size=3, stride=2, padding=1),
+                _norm(ngf_n * 2),
+                nn.ReLU(True),
             ]
             upsample: list[nn.Module] = [ResnetBlock(ngf_n * 2) for _ in range(n_blocks_local)]
             upsample += _upsample(ngf_n * 2, ngf_n)

@@ -4,10 +4,10 @@ Qt-free contract lists every module of the editor core, so a new module cannot s
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

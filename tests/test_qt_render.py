@@ -145,3 +145,25 @@ def test_engine_error_shows_in_state(qtbot, controller):
     with qtbot.waitSignal(controller.state_changed, timeout=10000, check_params_cb=lambda s: s.startswith("error")):
         controller.set_engine(Broken())
     assert "bad size" in controller.state
+
+
+def test_real_engine_renders_a_large_document_at_the_models_native_size(qtbot, tmp_path):
+    from models.bundle import save_bundle
+    from models.config import ModelConfig
+
+    cfg = ModelConfig(
+        netG="local",
+        ngf=4,
+        n_downsample_global=1,
+        n_blocks_global=1,
+        n_blocks_local=1,
+        native_width=64,
+        native_height=32,
+    )
+    save_bundle(tmp_path / "bundle", cfg, cfg.build_G())
+    controller = RenderController()
+    controller.set_document(Document(256, 128))
+    with qtbot.waitSignal(controller.sig_frame, timeout=30000) as frame:
+        controller.load_model(ModelSettings(tmp_path / "bundle", device="cpu", precision="fp32"))
+    assert frame.args[0].image.size().width() == 64 and frame.args[0].image.size().height() == 32
+    controller.close()

@@ -56,7 +56,7 @@ def bundle_dir(tmp_path_factory) -> Path:
 
     cfg = ModelConfig(
         netG="local", ngf=4, n_downsample_global=2, n_blocks_global=1, n_local_enhancers=1, n_blocks_local=1,
-        instance_feat=True, nef=4, n_downsample_E=2, provenance={"name": "tiny"},
+        instance_feat=True, nef=4, n_downsample_E=2, provenance={"name": "tiny"}, native_width=128, native_height=64,
     )  # fmt: skip
     torch.manual_seed(0)
     rng = np.random.default_rng(0)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from editor.autosave import discard_recovery, find_recovery
@@ -174,7 +174,10 @@ class FileController(QObject):
         return self._try(self.window.document.save, label, instance)
 
     def export_result(self, path: str | Path | None = None) -> bool:
-        """The synthesized image at the model's full resolution (PNG or JPEG by extension)."""
+        """The synthesized image at the document's resolution (PNG or JPEG by extension).
+
+        A model whose native size is smaller than the document (the demo renders 512x256) is scaled
+        up smoothly, so the file always matches the label map pixel for pixel."""
         if self.window.render.engine is None:
             self.prompts.error(self.window, "There is no synthesized image to export: no model is loaded.")
             return False
@@ -190,7 +193,11 @@ class FileController(QObject):
         if frame is None:
             self.prompts.error(self.window, f"The model could not render the scene ({self.window.render.state}).")
             return False
-        if not frame.image.save(str(path), None, 95):
+        image = frame.image
+        doc = self.window.document
+        if (image.width(), image.height()) != (doc.width, doc.height):
+            image = image.scaled(doc.width, doc.height, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
+        if not image.save(str(path), None, 95):
             self.prompts.error(self.window, f"Cannot write {path}")
             return False
         return True

@@ -48,7 +48,9 @@ class ModelSettings:
 def _load_engine(settings: ModelSettings):
     from models.engine.engine import Engine
 
-    return Engine.load(settings.path, settings.device, settings.precision, settings.backend)
+    engine = Engine.load(settings.path, settings.device, settings.precision, settings.backend)
+    engine.render_at_native = True  # a 2048x1024 document renders at e.g. the demo model's 512x256
+    return engine
 
 
 class RenderController(QObject):

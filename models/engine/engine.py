@@ -67,6 +67,8 @@ class Engine:
                 norm.mode = "record"  # every full frame keeps the statistics previews replay
         self.backend = backend
         self.backend_used = "eager"
+        # The editor sets this: documents larger than the model's native size render at native size.
+        self.render_at_native = False
         self._compiled = None
         self._input: torch.Tensor | None = None  # encoded full-frame input of the last request
         self._coarse: torch.Tensor | None = None
@@ -175,9 +177,18 @@ class Engine:
     # ----------------------------------------------------------------- running
     def run(self, request: EngineRequest, should_cancel: Callable[[], bool] = _never) -> EngineResult:
         """A stroke preview when asked and possible, else the exact full frame."""
+        request = self.fit(request)
         if request.preview and request.dirty is not None and self.can_preview(request):
             return self.preview(request, should_cancel)
         return self.full_frame(request, should_cancel)
+
+    def fit(self, request: EngineRequest) -> EngineRequest:
+        """The request as the engine renders it: at native size when ``render_at_native`` is set."""
+        if not self.render_at_native:
+            return request
+        from .work_size import fit_request
+
+        return fit_request(self.config, request)
 
     def can_preview(self, request: EngineRequest) -> bool:
         return self.local and self._frame is not None and self._frame.shape[:2] == request.label.shape
@@ -248,7 +259,7 @@ class Engine:
         """See :func:`models.engine.previews.style_previews`."""
         from .previews import style_previews
 
-        return style_previews(self, request, object_id, indices)
+        return style_previews(self, self.fit(request), object_id, indices)
 
     def encode_appearance(self, photo: np.ndarray, label: np.ndarray, instance: np.ndarray | None = None):
         """See :func:`models.engine.previews.encode_appearance`."""
