@@ -65,10 +65,18 @@ class ModelConfig:
         from .generator import GlobalGenerator, LocalEnhancer
 
         if self.netG == "global":
-            return GlobalGenerator(self.netG_input_nc, self.output_nc, self.ngf, self.n_downsample_global,
-                                   self.n_blocks_global)
-        return LocalEnhancer(self.netG_input_nc, self.output_nc, self.ngf, self.n_downsample_global,
-                             self.n_blocks_global, self.n_local_enhancers, self.n_blocks_local)
+            return GlobalGenerator(
+                self.netG_input_nc, self.output_nc, self.ngf, self.n_downsample_global, self.n_blocks_global
+            )
+        return LocalEnhancer(
+            self.netG_input_nc,
+            self.output_nc,
+            self.ngf,
+            self.n_downsample_global,
+            self.n_blocks_global,
+            self.n_local_enhancers,
+            self.n_blocks_local,
+        )
 
     def build_E(self):
         from .encoder import Encoder

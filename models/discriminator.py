@@ -14,17 +14,21 @@ def _patch_layers(input_nc: int, ndf: int, n_layers: int, use_sigmoid: bool) -> 
     nf = ndf
     for _ in range(1, n_layers):
         nf_prev, nf = nf, min(nf * 2, 512)
-        groups.append([
-            nn.Conv2d(nf_prev, nf, kernel_size=kw, stride=2, padding=padw),
+        groups.append(
+            [
+                nn.Conv2d(nf_prev, nf, kernel_size=kw, stride=2, padding=padw),
+                nn.InstanceNorm2d(nf, affine=False),
+                nn.LeakyReLU(0.2, True),
+            ]
+        )
+    nf_prev, nf = nf, min(nf * 2, 512)
+    groups.append(
+        [
+            nn.Conv2d(nf_prev, nf, kernel_size=kw, stride=1, padding=padw),
             nn.InstanceNorm2d(nf, affine=False),
             nn.LeakyReLU(0.2, True),
-        ])
-    nf_prev, nf = nf, min(nf * 2, 512)
-    groups.append([
-        nn.Conv2d(nf_prev, nf, kernel_size=kw, stride=1, padding=padw),
-        nn.InstanceNorm2d(nf, affine=False),
-        nn.LeakyReLU(0.2, True),
-    ])
+        ]
+    )
     groups.append([nn.Conv2d(nf, 1, kernel_size=kw, stride=1, padding=padw)])
     if use_sigmoid:
         groups.append([nn.Sigmoid()])
@@ -35,8 +39,9 @@ class NLayerDiscriminator(nn.Module):
     """One PatchGAN. With ``getIntermFeat`` its groups are ``model0..model{n}`` and ``forward``
     returns every group's output (for feature matching); otherwise one ``model`` and a single map."""
 
-    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, use_sigmoid: bool = False,
-                 getIntermFeat: bool = False):
+    def __init__(
+        self, input_nc: int, ndf: int = 64, n_layers: int = 3, use_sigmoid: bool = False, getIntermFeat: bool = False
+    ):
         super().__init__()
         self.getIntermFeat = getIntermFeat
         groups = _patch_layers(input_nc, ndf, n_layers, use_sigmoid)
@@ -65,8 +70,15 @@ class MultiscaleDiscriminator(nn.Module):
     scale (finest first), the list of group outputs; the last entry is the prediction.
     """
 
-    def __init__(self, input_nc: int, ndf: int = 64, n_layers: int = 3, use_sigmoid: bool = False,
-                 num_D: int = 3, getIntermFeat: bool = False):
+    def __init__(
+        self,
+        input_nc: int,
+        ndf: int = 64,
+        n_layers: int = 3,
+        use_sigmoid: bool = False,
+        num_D: int = 3,
+        getIntermFeat: bool = False,
+    ):
         super().__init__()
         self.num_D = num_D
         self.n_layers = n_layers

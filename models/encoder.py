@@ -35,7 +35,10 @@ class Encoder(nn.Module):
         super().__init__()
         self.output_nc = output_nc
         layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0), _norm(ngf), nn.ReLU(True)
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0),
+            _norm(ngf),
+            nn.ReLU(True),
         ]
         for i in range(n_downsampling):
             mult = 2**i

@@ -34,8 +34,9 @@ def get_edges(inst: torch.Tensor) -> torch.Tensor:
     return edge.float()
 
 
-def resolve_style(object_id: int, clusters: Mapping[int, np.ndarray], feat_num: int,
-                  styles: Mapping[int, Style] | None = None) -> np.ndarray:
+def resolve_style(
+    object_id: int, clusters: Mapping[int, np.ndarray], feat_num: int, styles: Mapping[int, Style] | None = None
+) -> np.ndarray:
     """The feature vector of one object: its explicit style, else NVIDIA's default cluster, else 0."""
     centres = clusters.get(class_of(object_id))
     style = None if styles is None else styles.get(int(object_id))
@@ -53,12 +54,16 @@ def resolve_style(object_id: int, clusters: Mapping[int, np.ndarray], feat_num: 
     return np.asarray(centres[index], dtype=np.float32)
 
 
-def feature_map(inst: np.ndarray, clusters: Mapping[int, np.ndarray], feat_num: int,
-                styles: Mapping[int, Style] | None = None) -> np.ndarray:
+def feature_map(
+    inst: np.ndarray, clusters: Mapping[int, np.ndarray], feat_num: int, styles: Mapping[int, Style] | None = None
+) -> np.ndarray:
     """H x W object ids -> feat_num x H x W float32 features, one table lookup per object."""
     ids, inverse = np.unique(inst, return_inverse=True)
-    table = np.stack([resolve_style(int(i), clusters, feat_num, styles) for i in ids]) if len(ids) else \
-        np.zeros((0, feat_num), np.float32)
+    table = (
+        np.stack([resolve_style(int(i), clusters, feat_num, styles) for i in ids])
+        if len(ids)
+        else np.zeros((0, feat_num), np.float32)
+    )
     return np.ascontiguousarray(table[inverse.reshape(inst.shape)].transpose(2, 0, 1))
 
 
@@ -73,8 +78,13 @@ def validate_maps(label: np.ndarray, inst: np.ndarray | None, label_nc: int) -> 
         raise InputMapError(f"instance map is {iw}x{ih}, label map {label.shape[1]}x{label.shape[0]}")
 
 
-def encode_input(cfg: ModelConfig, label: np.ndarray, inst: np.ndarray | None = None,
-                 feat: np.ndarray | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+def encode_input(
+    cfg: ModelConfig,
+    label: np.ndarray,
+    inst: np.ndarray | None = None,
+    feat: np.ndarray | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """NumPy maps -> 1 x netG_input_nc x H x W float32 tensor (one-hot, edges, features).
 
     Without an instance map the label map serves as one (NVIDIA's behaviour). ``feat`` is the

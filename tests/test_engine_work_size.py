@@ -11,8 +11,9 @@ from models.engine.request import EngineRequest
 from models.engine.work_size import fit_request, work_size
 from models.maps_io import resize_nearest
 
-CFG = ModelConfig(netG="local", ngf=4, n_downsample_global=1, n_blocks_global=1, n_blocks_local=1,
-                  native_width=64, native_height=32)
+CFG = ModelConfig(
+    netG="local", ngf=4, n_downsample_global=1, n_blocks_global=1, n_blocks_local=1, native_width=64, native_height=32
+)
 
 
 def _maps(h, w, seed=0):
