@@ -1,6 +1,6 @@
 """Benchmark: per-dab cost of a 200-dab brush stroke on a 2048x1024 document (history recording included).
 
-Run: /work/venv/bin/python tests/bench_history.py   (prints medians; not a test, nothing is asserted)
+Run: /work/venv/bin/python tests/bench/bench_history.py   (prints medians; not a test, nothing is asserted)
 """
 
 from __future__ import annotations

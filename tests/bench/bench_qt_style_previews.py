@@ -4,7 +4,7 @@ Measures the time from selecting a car to its k thumbnails being shown (backgrou
 batched previews) and the longest gap between ticks of a 1 ms UI-thread timer while that happens
 (the event-loop stall). Random weights: only timings mean anything.
 
-Run: QT_QPA_PLATFORM=offscreen /work/venv/bin/python tests/bench_qt_style_previews.py [--ngf 16] [--k 10]
+Run: QT_QPA_PLATFORM=offscreen /work/venv/bin/python tests/bench/bench_qt_style_previews.py [--ngf 16] [--k 10]
 """
 
 from __future__ import annotations
