@@ -103,8 +103,10 @@ def new_from_template(
     W, H = width, height
     c = _Canvas(W, H)
     vx, hz = W * rng.uniform(0.46, 0.54), H * rng.uniform(0.40, 0.45)
-    curb_l, curb_r = W * 0.14, W * 0.86  # where the road edges meet the bottom of the image
-    wall_y = H * 0.72  # where the building line meets the image sides
+    # As in Cityscapes frames: the road fills the bottom of the image and the sidewalks are wedges
+    # between the kerb and the building line.
+    curb_l, curb_r = -W * 0.3, W * 1.3  # where the road edges would meet the bottom of the image
+    wall_y = H * 0.68  # where the building line meets the image sides
 
     def on_line(x_end: float, y_end: float, d: float) -> tuple[float, float]:
         """Point at depth d (0 = vanishing point, 1 = image edge) on the line from the vanishing point."""
@@ -131,13 +133,13 @@ def new_from_template(
         for d in rng.uniform(0.15, 0.95, size=3):
             x, y = on_line(x_edge, wall_y, d)
             x += (W * 0.03 * d) * (1 if x_edge == 0 else -1)
-            c.ellipse(x, y + H * 0.02 * d, W * 0.05 * d, H * 0.015 * d, _ID["terrain"])
-            trunk = max(1.0, W * 0.004 * d)
+            c.ellipse(x, y + H * 0.02 * d, W * 0.06 * d, H * 0.02 * d, _ID["terrain"])
+            trunk = max(1.0, W * 0.005 * d)
             c.polygon(
-                [(x - trunk, y), (x + trunk, y), (x + trunk, y - H * 0.2 * d), (x - trunk, y - H * 0.2 * d)],
+                [(x - trunk, y), (x + trunk, y), (x + trunk, y - H * 0.28 * d), (x - trunk, y - H * 0.28 * d)],
                 _ID["vegetation"],
             )
-            c.ellipse(x, y - H * 0.3 * d, W * 0.07 * d, H * 0.16 * d, _ID["vegetation"])
+            c.ellipse(x, y - H * 0.4 * d, W * 0.1 * d, H * 0.22 * d, _ID["vegetation"])
 
     # Poles with traffic signs at the kerb.
     for x_edge in (curb_l - W * 0.03, curb_r + W * 0.03):
@@ -158,9 +160,9 @@ def new_from_template(
     depths = np.linspace(0.3, 0.85, count) + rng.uniform(-0.04, 0.04, size=count)
     first_lane = int(rng.integers(2))
     for n, d in enumerate(depths):
-        lane = (-0.5, 0.5)[(n + first_lane) % 2] + rng.uniform(-0.08, 0.08)
+        lane = (-0.3, 0.1)[(n + first_lane) % 2] + rng.uniform(-0.04, 0.04)  # oncoming lane, our lane
         road_w = (curb_r - curb_l) * d + W * 0.008
-        car_w = max(4, round(road_w * 0.3))
+        car_w = max(4, round(road_w * 0.16))
         x, y = on_line(W / 2 + lane * (curb_r - curb_l) / 2, H, d)
         shape = _fit_width(masks[int(rng.integers(len(masks)))], car_w) if masks else _car_shape(car_w)
         c.stamp(shape, round(x - shape.shape[1] / 2), round(y - shape.shape[0]), _ID["car"], _ID["car"] * 1000 + n)
