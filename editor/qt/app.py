@@ -56,6 +56,8 @@ def open_editor(
     if path is not None:
         window.files.path = Path(path) if Path(path).suffix == ".p2phd" else None
         window._update_title()
+    screen = window.screen().availableGeometry()
+    window.resize(max(900, int(screen.width() * 0.9)), max(600, int(screen.height() * 0.85)))
     window.show()
     if document is None:
         window.files.offer_recovery()
