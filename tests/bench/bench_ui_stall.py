@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from editor.qt.files import Prompts  # noqa: E402
 from editor.qt.main_window import MainWindow  # noqa: E402
 from editor.template import new_from_template  # noqa: E402
-from models.bundle import Bundle  # noqa: E402
+from models.bundle import Bundle, load_bundle  # noqa: E402
 from models.config import ARCHS  # noqa: E402
 from models.engine.engine import Engine  # noqa: E402
 from models.engine.precision import select_precision  # noqa: E402
@@ -89,6 +89,7 @@ def summary(name: str, values: list[float]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", choices=sorted(ARCHS), default="label2city_1024p")
+    parser.add_argument("--checkpoint", help="a real bundle (e.g. checkpoints/demo) instead of --arch")
     parser.add_argument("--size", default="1024x512", help="document WIDTHxHEIGHT (default 1024x512)")
     parser.add_argument("--strokes", type=int, default=3)
     parser.add_argument("--dabs", type=int, default=40, help="mouse moves per stroke")
@@ -102,9 +103,15 @@ def main(argv=None) -> int:
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     torch.manual_seed(0)
-    cfg = ARCHS[args.arch]
     precision = select_precision(args.precision, args.device)
-    engine = Engine(Bundle(cfg, cfg.build_G().eval()), precision, backend="eager")
+    if args.checkpoint:
+        engine = Engine(load_bundle(args.checkpoint), precision, backend="eager")
+        engine.render_at_native = True  # as the editor loads it
+        name = f"{args.checkpoint} (native {engine.config.native_width}x{engine.config.native_height})"
+    else:
+        cfg = ARCHS[args.arch]
+        engine = Engine(Bundle(cfg, cfg.build_G().eval()), precision, backend="eager")
+        name = f"{args.arch} random weights"
     settings = QSettings(os.devnull, QSettings.Format.IniFormat)
     import tempfile
 
@@ -120,7 +127,7 @@ def main(argv=None) -> int:
         print("no first frame within 10 minutes", file=sys.stderr)
         return 1
     first = 1000 * (time.perf_counter() - t0)
-    print(f"{args.arch} random weights, {width}x{height}, {precision.device} {precision.name}, ", end="")
+    print(f"{name}, document {width}x{height}, {precision.device} {precision.name}, ", end="")
     print(f"torch threads {torch.get_num_threads()}; first frame {first:.0f} ms")
 
     window.tools.set_label(26)
