@@ -1,6 +1,11 @@
 import argparse
 
-from models.train.options import add_train_arguments, model_config
+import pytest
+import torch
+
+from models.config import ModelConfig
+from models.train.checkpoints import pretrained_states
+from models.train.options import add_train_arguments, apply_nvidia_compat, model_config
 
 NVIDIA_OPTIONS = """--name --checkpoints_dir --dataroot --label_nc --no_instance --instance_feat --feat_num --nef
 --n_downsample_E --netG --ngf --n_downsample_global --n_blocks_global --n_local_enhancers --n_blocks_local
@@ -27,3 +32,35 @@ def test_nvidia_1024p_script_flags_map_to_the_config():
     cfg = model_config(opt)
     assert (cfg.netG, cfg.ngf, cfg.n_downsample_global, cfg.n_blocks_global) == ("local", 32, 4, 9)
     assert opt.checkpoints_dir == "./runs" and opt.lr == 0.0002 and opt.beta1 == 0.5
+
+
+def _parse(argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    return parser.parse_args(argv.split())
+
+
+def test_nvidia_12g_script_runs_unchanged_on_the_cpu_spelling():
+    # NVIDIA's scripts/train_1024p_12G.sh, with --gpu_ids -1 for this CPU machine
+    opt = _parse(
+        "--name label2city_1024p_12G --netG local --ngf 32 --num_D 3 --load_pretrain checkpoints/label2city_512p/ "
+        "--niter_fix_global 20 --resize_or_crop crop --fineSize 1024 --batchSize 1 --gpu_ids -1 --data_type 16"
+    )
+    apply_nvidia_compat(opt)
+    assert opt.device == "cpu" and opt.fp16
+
+
+def test_several_gpu_ids_point_to_torchrun_and_unsupported_feature_modes_are_refused():
+    with pytest.raises(ValueError, match="torchrun --nproc_per_node 8"):
+        apply_nvidia_compat(_parse("--gpu_ids 0,1,2,3,4,5,6,7 --batchSize 8"))
+    with pytest.raises(ValueError, match="--label_feat"):
+        apply_nvidia_compat(_parse("--label_feat"))
+
+
+def test_load_pretrain_reads_an_nvidia_checkpoint_directory(tmp_path):
+    cfg = ModelConfig(netG="global", ngf=4, n_downsample_global=1, n_blocks_global=1)
+    G = cfg.build_G()
+    torch.save({f"module.{k}": v for k, v in G.state_dict().items()}, tmp_path / "latest_net_G.pth")
+    states = pretrained_states(tmp_path)
+    assert set(states) == {"G"}
+    assert all(torch.equal(states["G"][k], v) for k, v in G.state_dict().items())

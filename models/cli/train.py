@@ -23,8 +23,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..train import ddp
     from ..train.loop import fit
+    from ..train.options import apply_nvidia_compat
     from ..train.trainer import Trainer
 
+    apply_nvidia_compat(args)  # --gpu_ids picks the device before DDP starts
     ctx = ddp.setup(args.device)
     try:
         trainer = Trainer(args, ctx)

@@ -65,7 +65,8 @@ def load_matching(module: nn.Module, state: dict[str, torch.Tensor]) -> tuple[in
 
 
 def pretrained_states(path: str | Path, which_epoch: str = "latest") -> dict[str, dict[str, torch.Tensor]]:
-    """Network state dicts (``G``, and ``E`` / ``D`` when present) from a run directory or a bundle."""
+    """Network state dicts (``G``, and ``E`` / ``D`` when present) from a run directory, a bundle or an
+    NVIDIA checkpoint directory (``latest_net_G.pth`` ...; read with ``weights_only=True``)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"--load_pretrain {path} does not exist")
@@ -75,6 +76,14 @@ def pretrained_states(path: str | Path, which_epoch: str = "latest") -> dict[str
         out = {"G": load_file(str(path / "G.safetensors"))}
         if (path / "E.safetensors").is_file():
             out["E"] = load_file(str(path / "E.safetensors"))
+        return out
+    if (path / f"{which_epoch}_net_G.pth").is_file():  # an NVIDIA checkpoints/<name>/ directory
+        out = {}
+        for net in ("G", "E", "D"):
+            pth = path / f"{which_epoch}_net_{net}.pth"
+            if pth.is_file():
+                state = load_training_state(pth)
+                out[net] = {k.removeprefix("module."): v for k, v in state.items()}
         return out
     state = load_training_state(resolve_checkpoint(path, which_epoch))
     return {k: state[k] for k in ("G", "E", "D") if state.get(k)}

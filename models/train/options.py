@@ -70,9 +70,50 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a("--save_epoch_freq", type=int, default=10)
     a("--display_freq", type=int, default=100, help="images between HTML report refreshes")
     a("--print_freq", type=int, default=100, help="images between loss log lines")
+    _add_nvidia_compat_arguments(p)
+
+
+def _add_nvidia_compat_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of NVIDIA's scripts that have another spelling here, or no effect, so their documented
+    command lines run unchanged after ``python train.py`` -> ``p2phd train``."""
+    g = p.add_argument_group("NVIDIA compatibility")
+    g.add_argument("--gpu_ids", default=None, help="'-1': CPU; one id: that GPU; several: use torchrun instead")
+    g.add_argument("--data_type", type=int, choices=(8, 16, 32), default=32, help="16 = --fp16")
+    g.add_argument("--norm", default="instance", choices=("instance",), help="only instance norm (NVIDIA's default)")
+    g.add_argument("--model", default="pix2pixHD", choices=("pix2pixHD",))
+    g.add_argument("--local_rank", type=int, default=0, help="ignored: torchrun sets LOCAL_RANK")
+    for flag in ("--verbose", "--tf_log", "--serial_batches", "--no_html", "--use_dropout"):
+        g.add_argument(flag, action="store_true", help="accepted, no effect")
+    g.add_argument("--display_winsize", type=int, default=512, help="accepted, no effect")
+    for flag in ("--label_feat", "--load_features"):
+        g.add_argument(flag, action="store_true", help="not supported (an error)")
+
+
+def apply_nvidia_compat(opt: argparse.Namespace) -> None:
+    """Map NVIDIA's spellings onto ours (called before :func:`validate`)."""
+    if getattr(opt, "label_feat", False) or getattr(opt, "load_features", False):
+        raise ValueError("--label_feat and --load_features are not supported; use --instance_feat")
+    if getattr(opt, "data_type", 32) == 16:
+        opt.fp16 = True
+    gpu_ids = getattr(opt, "gpu_ids", None)
+    if gpu_ids is not None:
+        ids = [int(i) for i in str(gpu_ids).split(",") if i.strip()]
+        if not ids or ids == [-1]:
+            opt.device = "cpu"
+        elif len(ids) == 1:
+            opt.device = "cuda"
+            import os
+
+            os.environ.setdefault("CUDA_VISIBLE_DEVICES", str(ids[0]))
+        else:
+            raise ValueError(
+                f"--gpu_ids {gpu_ids}: several GPUs train with DDP: "
+                f"torchrun --nproc_per_node {len(ids)} $(which p2phd) train ... (batchSize is per process)"
+            )
 
 
 def validate(opt: argparse.Namespace) -> None:
+    apply_nvidia_compat(opt)
     for name in (
         "batchSize",
         "niter",
