@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .generator import _norm, _output_layers, _upsample
+from .generator import GlobalGenerator
 
 
 def instance_average(features: torch.Tensor, inst: torch.Tensor) -> torch.Tensor:
@@ -29,29 +29,16 @@ def instance_average(features: torch.Tensor, inst: torch.Tensor) -> torch.Tensor
 
 
 class Encoder(nn.Module):
-    """E: image -> ``feat_num`` channels, averaged within each instance."""
+    """E: image -> ``feat_num`` channels, averaged within each instance.
+
+    NVIDIA's encoder is layer for layer a global generator without residual blocks, so it is built
+    as one (same module indices, same parameter names).
+    """
 
     def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 16, n_downsampling: int = 4):
         super().__init__()
         self.output_nc = output_nc
-        layers: list[nn.Module] = [
-            nn.ReflectionPad2d(3),
-            nn.Conv2d(input_nc, ngf, kernel_size=7, padding=0),
-            _norm(ngf),
-            nn.ReLU(True),
-        ]
-        for i in range(n_downsampling):
-            mult = 2**i
-            layers += [
-                nn.Conv2d(ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1),
-                _norm(ngf * mult * 2),
-                nn.ReLU(True),
-            ]
-        for i in range(n_downsampling):
-            mult = 2 ** (n_downsampling - i)
-            layers += _upsample(ngf * mult, ngf * mult // 2)
-        layers += _output_layers(ngf, output_nc)
-        self.model = nn.Sequential(*layers)
+        self.model = GlobalGenerator(input_nc, output_nc, ngf, n_downsampling, n_blocks=0).model
 
     def forward(self, image: torch.Tensor, inst: torch.Tensor) -> torch.Tensor:
         return instance_average(self.model(image), inst)
