@@ -187,6 +187,28 @@ def test_delete_object_and_undo(qtbot, window):
     assert doc.object_area(object_id) > 0
 
 
+def test_insert_library_object_with_a_click(qtbot, window):
+    from models.library import LibraryEntry
+
+    doc = window.document
+    mask = np.zeros((6, 10), bool)
+    mask[1:, 1:9] = True  # 8 x 5 in a 128-wide source map: 16 x 10 in this 256-wide document
+    entry = LibraryEntry(label=CAR, mask=mask, bbox=(0, 0, 10, 6), image_size=(W // 2, H // 2),
+                         feature=np.zeros(3, np.float32), cluster=2)  # fmt: skip
+    window.tools.set_insert_entry(entry)  # what the library dock's click does
+    assert window.tools.tool == "insert"
+    before = set(np.unique(doc.instance).tolist())
+    QTest.mouseClick(window.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(window, 60, 100))
+    (new_id,) = set(np.unique(doc.instance).tolist()) - before
+    assert new_id // 1000 == CAR and window.tools.selected == new_id
+    box = doc.object_bbox(new_id)
+    assert (box.width, box.height) == (16, 10)
+    assert abs((box.x0 + box.x1) / 2 - 60.5) <= 2 and abs(box.y1 - 100) <= 2  # the click is the bottom centre
+    assert doc.styles.as_mapping()[new_id] == 2  # the library object's own cluster
+    key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert doc.object_area(new_id) == 0
+
+
 def test_polygon_by_clicks_and_enter(qtbot, window):
     doc = window.document
     key(qtbot, window, Qt.Key.Key_P)

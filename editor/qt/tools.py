@@ -87,7 +87,11 @@ class ToolManager(QObject):
 
     def set_insert_entry(self, entry) -> None:
         self.insert_entry = entry
-        self.insert_scale, self.insert_flip = 1.0, False
+        # library masks keep the size they had in their source map (e.g. 512 wide for the demo
+        # model): start at the same size relative to this document
+        source = getattr(entry, "image_size", None)
+        base = self.document.width / source[0] if source and self.document is not None and source[0] else 1.0
+        self.insert_scale, self.insert_flip = min(8.0, max(0.1, base)), False
         self.set_tool("insert")
 
     def select(self, object_id: int | None) -> None:
