@@ -314,3 +314,13 @@ def test_cli_bad_file_is_a_one_line_error(tmp_path, capsys):
     assert main(["edit", str(tmp_path / "missing.png")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("p2phd edit: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_cli_without_a_display_is_a_one_line_error(monkeypatch, capsys):
+    from models.cli.main import main
+
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["edit"]) == 2
+    err = capsys.readouterr().err
+    assert "no display found" in err and len(err.strip().splitlines()) == 1

@@ -24,7 +24,24 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def _check_display() -> None:
+    """Qt aborts the process when it finds no screen; say so in one line instead."""
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        from models.errors import P2PHDError
+
+        raise P2PHDError(
+            "no display found (DISPLAY and WAYLAND_DISPLAY are unset): run it on a desktop, under xvfb-run, "
+            "or with QT_QPA_PLATFORM=offscreen for scripted use"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
+    _check_display()
     from .app import run as run_app
 
     return run_app(args.file, args.instance, args.checkpoint, args.device, args.precision)
