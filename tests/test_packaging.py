@@ -1,8 +1,11 @@
 """pyproject.toml lists packages explicitly (house style 13): every package on disk must be listed,
 or an installed (non-editable) copy would miss it."""
 
-import tomllib
 from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
 
 ROOT = Path(__file__).resolve().parents[1]
 
