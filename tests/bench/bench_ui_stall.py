@@ -96,7 +96,10 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--switch-interval", type=float, default=0.0, help="sys.setswitchinterval (0: keep)")
     args = parser.parse_args(argv)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     width, height = (int(v) for v in args.size.lower().split("x"))
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -128,7 +131,11 @@ def main(argv=None) -> int:
         return 1
     first = 1000 * (time.perf_counter() - t0)
     print(f"{name}, document {width}x{height}, {precision.device} {precision.name}, ", end="")
-    print(f"torch threads {torch.get_num_threads()}; first frame {first:.0f} ms")
+    print(
+        f"torch threads {torch.get_num_threads()}, GIL switch interval {sys.getswitchinterval() * 1000:.1f} ms; ",
+        end="",
+    )
+    print(f"first frame {first:.0f} ms")
 
     window.tools.set_label(26)
     window.tools.set_radius(max(4, width // 100))
