@@ -67,6 +67,12 @@ def assert_parity(ours: np.ndarray, reference: np.ndarray) -> None:
     assert reference.std() > 20, "reference image is nearly flat: the comparison would prove little"
 
 
+def synthesize_fp32(ckpt, label_png, inst_png, out) -> int:
+    """``p2phd synthesize`` at NVIDIA's precision (auto would pick bf16 on a bf16-capable CPU)."""
+    argv = ["synthesize", "--checkpoint", str(ckpt), "--label", str(label_png), "--instance", str(inst_png)]
+    return main([*argv, "--out", str(out), "--device", "cpu", "--precision", "fp32"])
+
+
 @pytest.mark.parametrize("cfg", [TINY_LOCAL, TINY_FEATURES], ids=["label_only", "instance_features"])
 def test_cli_matches_nvidia_forward(tmp_path, cfg):
     ckpt = tmp_path / "nvidia"
@@ -75,22 +81,7 @@ def test_cli_matches_nvidia_forward(tmp_path, cfg):
     label, inst = synthetic_maps(37, 70, seed=2)  # not multiples of 8: exercises NVIDIA's rounding
     label_png, inst_png = write_maps(tmp_path, label, inst)
     out = tmp_path / "out.png"
-    argv = [
-        "synthesize",
-        "--checkpoint",
-        str(ckpt),
-        "--label",
-        str(label_png),
-        "--instance",
-        str(inst_png),
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-        "--precision",
-        "fp32",
-    ]
-    assert main(argv) == 0
+    assert synthesize_fp32(ckpt, label_png, inst_png, out) == 0
     ours = np.array(Image.open(out))
     assert ours.shape == (40, 72, 3)
     assert_parity(ours, nvidia_reference(G, cfg, label_png, inst_png, clusters))
@@ -126,20 +117,5 @@ def test_cityscapes_sample_matches_nvidia(tmp_path, cityscapes_samples):
     ckpt.mkdir()
     G, _, clusters = save_nvidia_checkpoint(ckpt, cfg, seed=5)
     out = tmp_path / "out.png"
-    argv = [
-        "synthesize",
-        "--checkpoint",
-        str(ckpt),
-        "--label",
-        str(label_png),
-        "--instance",
-        str(inst_png),
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-        "--precision",
-        "fp32",
-    ]
-    assert main(argv) == 0
+    assert synthesize_fp32(ckpt, label_png, inst_png, out) == 0
     assert_parity(np.array(Image.open(out)), nvidia_reference(G, cfg, label_png, inst_png, clusters))
