@@ -86,12 +86,10 @@ def tensor2im(image_tensor: torch.Tensor) -> np.ndarray:
     return importlib.import_module("pix2pixhd.util.util").tensor2im(image_tensor)
 
 
-def make_nvidia_nets(cfg, seed: int = 0, std: float = 0.1):
-    """NVIDIA's own G (and E for feature models) from ``define_G``, with weights wide enough that
-    the output spans the whole grey range (NVIDIA's N(0, 0.02) init gives a nearly flat image)."""
+def nvidia_G(cfg):
+    """NVIDIA's ``define_G`` for one of our configs (NVIDIA's own initialisation)."""
     networks, _ = import_nvidia()
-    torch.manual_seed(seed)
-    G = networks.define_G(
+    return networks.define_G(
         cfg.netG_input_nc,
         cfg.output_nc,
         cfg.ngf,
@@ -101,6 +99,14 @@ def make_nvidia_nets(cfg, seed: int = 0, std: float = 0.1):
         cfg.n_local_enhancers,
         cfg.n_blocks_local,
     )
+
+
+def make_nvidia_nets(cfg, seed: int = 0, std: float = 0.1):
+    """NVIDIA's own G (and E for feature models) from ``define_G``, with weights wide enough that
+    the output spans the whole grey range (NVIDIA's N(0, 0.02) init gives a nearly flat image)."""
+    networks, _ = import_nvidia()
+    torch.manual_seed(seed)
+    G = nvidia_G(cfg)
     E = None
     if cfg.instance_feat:
         E = networks.define_G(cfg.output_nc, cfg.feat_num, cfg.nef, "encoder", cfg.n_downsample_E)

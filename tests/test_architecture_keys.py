@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from nvidia_ref import import_nvidia
+from nvidia_ref import import_nvidia, nvidia_G
 
 from models.bundle import check_state_dict
-from models.config import ARCHS, ModelConfig
+from models.config import ARCHS
 from models.discriminator import MultiscaleDiscriminator
 from models.nvidia_checkpoint import infer_config
 
@@ -21,20 +21,6 @@ CONFIGS = {
 
 def shapes(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
-
-
-def nvidia_G(cfg: ModelConfig):
-    networks, _ = import_nvidia()
-    return networks.define_G(
-        cfg.netG_input_nc,
-        cfg.output_nc,
-        cfg.ngf,
-        cfg.netG,
-        cfg.n_downsample_global,
-        cfg.n_blocks_global,
-        cfg.n_local_enhancers,
-        cfg.n_blocks_local,
-    )
 
 
 @pytest.mark.parametrize("name", CONFIGS)
