@@ -7,6 +7,7 @@ One difference: ``--checkpoints_dir`` defaults to ``./runs`` because this reposi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from ..config import ModelConfig
 from ..data import Preprocess
@@ -140,22 +141,10 @@ def validate(opt: argparse.Namespace) -> None:
 
 
 def model_config(opt: argparse.Namespace) -> ModelConfig:
-    return ModelConfig(
-        label_nc=opt.label_nc,
-        output_nc=opt.output_nc,
-        no_instance=opt.no_instance,
-        instance_feat=opt.instance_feat,
-        feat_num=opt.feat_num,
-        netG=opt.netG,
-        ngf=opt.ngf,
-        n_downsample_global=opt.n_downsample_global,
-        n_blocks_global=opt.n_blocks_global,
-        n_local_enhancers=opt.n_local_enhancers,
-        n_blocks_local=opt.n_blocks_local,
-        nef=opt.nef,
-        n_downsample_E=opt.n_downsample_E,
-        provenance={"name": opt.name, "trained_with": "p2phd train"},
-    )
+    """The architecture fields of ``opt`` (ModelConfig uses NVIDIA's option names)."""
+    fields = {f.name: getattr(opt, f.name) for f in dataclasses.fields(ModelConfig) if hasattr(opt, f.name)}
+    fields["provenance"] = {"name": opt.name, "trained_with": "p2phd train"}
+    return ModelConfig(**fields)
 
 
 def preprocess(opt: argparse.Namespace, config: ModelConfig) -> Preprocess:
