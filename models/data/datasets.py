@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from ..errors import InputMapError
-from .transforms import Preprocess, image_to_tensor_array
+from .transforms import Preprocess, image_to_tensor_array, jitter_colors
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
 
@@ -165,6 +165,8 @@ class PairedMapsDataset(torch.utils.data.Dataset):
             if photo.size != label_img.size:
                 raise InputMapError(f"{t.image} is {photo.size}, its label map {label_img.size}")
             item["image"] = torch.from_numpy(
-                image_to_tensor_array(self.preprocess(photo.convert("RGB"), params, Image.Resampling.BICUBIC))
+                image_to_tensor_array(
+                    jitter_colors(self.preprocess(photo.convert("RGB"), params, Image.Resampling.BICUBIC), params)
+                )
             )
         return item

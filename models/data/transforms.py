@@ -22,6 +22,12 @@ class Preprocess:
     fineSize: int = 512  # noqa: N815 (NVIDIA option name)
     flip: bool = True
     size_multiple: int = 16  # NVIDIA's ``__make_power_2`` base, used for ``resize_or_crop none``
+    # Augmentation for small data sets (not in NVIDIA's code): after the resize step the sample is
+    # scaled by a factor drawn from ``scale_jitter`` before the crop, so a fully convolutional G sees
+    # every frame at many scales and positions; photos get brightness/contrast/saturation jitter of
+    # up to +-``color_jitter``. The defaults (1, 1) and 0 reproduce NVIDIA's preprocessing.
+    scale_jitter: tuple[float, float] = (1.0, 1.0)
+    color_jitter: float = 0.0
 
     def __post_init__(self):
         if self.resize_or_crop not in RESIZE_OR_CROP:
@@ -30,18 +36,37 @@ class Preprocess:
             )
         if self.loadSize <= 0 or self.fineSize <= 0:
             raise ValueError("--loadSize and --fineSize must be positive")
+        lo, hi = self.scale_jitter
+        if not 0 < lo <= hi:
+            raise ValueError(f"--scale_jitter needs 0 < MIN <= MAX, got {lo} {hi}")
+        if not 0 <= self.color_jitter < 1:
+            raise ValueError(f"--color_jitter must be in [0, 1), got {self.color_jitter}")
+
+    @property
+    def jitters_scale(self) -> bool:
+        return self.scale_jitter != (1.0, 1.0)
 
     def random_params(self, size: tuple[int, int], rng: random.Random) -> dict:
-        """NVIDIA's ``get_params``: crop position and flip, drawn once per sample."""
+        """NVIDIA's ``get_params`` (crop position and flip), plus the jitter draws; once per sample."""
         w, h = size
         new_w, new_h = w, h
-        if self.resize_or_crop == "resize_and_crop":
+        if "resize" in self.resize_or_crop:
             new_w = new_h = self.loadSize
-        elif self.resize_or_crop == "scale_width_and_crop":
-            new_w, new_h = self.loadSize, self.loadSize * h // w
+        elif "scale_width" in self.resize_or_crop:
+            new_w, new_h = self.loadSize, int(self.loadSize * h / w)
+        scale = 1.0
+        if self.jitters_scale:
+            scale = rng.uniform(*self.scale_jitter)
+            if "crop" in self.resize_or_crop:  # never scale below the crop: it would pad with void
+                scale = max(scale, self.fineSize / max(1, min(new_w, new_h)))
+            new_w, new_h = max(1, round(new_w * scale)), max(1, round(new_h * scale))
         x = rng.randint(0, max(0, new_w - self.fineSize))
         y = rng.randint(0, max(0, new_h - self.fineSize))
-        return {"crop_pos": (x, y), "flip": rng.random() > 0.5}
+        params = {"crop_pos": (x, y), "flip": rng.random() > 0.5, "scale": scale}
+        if self.color_jitter:
+            j = self.color_jitter
+            params["color"] = tuple(rng.uniform(1 - j, 1 + j) for _ in range(3))
+        return params
 
     def __call__(self, img: Image.Image, params: dict, method: int) -> Image.Image:
         mode = self.resize_or_crop
@@ -49,6 +74,9 @@ class Preprocess:
             img = img.resize((self.loadSize, self.loadSize), method)
         elif "scale_width" in mode:
             img = scale_width(img, self.loadSize, method)
+        if params.get("scale", 1.0) != 1.0:
+            w, h = img.size
+            img = img.resize((max(1, round(w * params["scale"])), max(1, round(h * params["scale"]))), method)
         if "crop" in mode:
             img = crop(img, params["crop_pos"], self.fineSize)
         if mode == "none":
@@ -56,6 +84,18 @@ class Preprocess:
         if self.flip and params["flip"]:
             img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         return img
+
+
+def jitter_colors(img: Image.Image, params: dict) -> Image.Image:
+    """Brightness, contrast and saturation factors drawn by :meth:`Preprocess.random_params` (photos only)."""
+    if "color" not in params:
+        return img
+    from PIL import ImageEnhance
+
+    brightness, contrast, saturation = params["color"]
+    img = ImageEnhance.Brightness(img).enhance(brightness)
+    img = ImageEnhance.Contrast(img).enhance(contrast)
+    return ImageEnhance.Color(img).enhance(saturation)
 
 
 def scale_width(img: Image.Image, target_width: int, method: int) -> Image.Image:
@@ -69,7 +109,7 @@ def crop(img: Image.Image, pos: tuple[int, int], size: int) -> Image.Image:
     ow, oh = img.size
     x1, y1 = pos
     if ow > size or oh > size:
-        return img.crop((x1, y1, x1 + size, y1 + size))
+        return img.crop((x1, y1, x1 + min(size, ow), y1 + min(size, oh)))
     return img
 
 

@@ -37,6 +37,15 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a("--fineSize", type=int, default=512)
     a("--resize_or_crop", default="scale_width", choices=RESIZE_OR_CROP)
     a("--no_flip", action="store_true")
+    a(
+        "--scale_jitter",
+        type=float,
+        nargs=2,
+        default=(1.0, 1.0),
+        metavar=("MIN", "MAX"),
+        help="scale each sample by a random factor in [MIN, MAX] after --loadSize, before the crop (small data sets)",
+    )
+    a("--color_jitter", type=float, default=0.0, help="photo brightness/contrast/saturation jitter of +-F")
     a("--max_dataset_size", type=int, default=None)
     a("--nThreads", type=int, default=2, help="DataLoader workers")
     a("--cache_maps", action="store_true", help="keep decoded maps in memory (small data sets; use --nThreads 0)")
@@ -148,7 +157,15 @@ def model_config(opt: argparse.Namespace) -> ModelConfig:
 
 
 def preprocess(opt: argparse.Namespace, config: ModelConfig) -> Preprocess:
-    return Preprocess(opt.resize_or_crop, opt.loadSize, opt.fineSize, not opt.no_flip, config.size_multiple)
+    return Preprocess(
+        opt.resize_or_crop,
+        opt.loadSize,
+        opt.fineSize,
+        not opt.no_flip,
+        config.size_multiple,
+        tuple(getattr(opt, "scale_jitter", (1.0, 1.0))),
+        getattr(opt, "color_jitter", 0.0),
+    )
 
 
 def default_namespace(**overrides) -> argparse.Namespace:
