@@ -15,13 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .events import ChangeEvent
-from .io import PathLike, atomic_write
-from .project import SUFFIX, project_bytes
-from .styles import StyleTable
+from p2phd.editor.events import ChangeEvent
+from p2phd.editor.io import PathLike, atomic_write
+from p2phd.editor.project import SUFFIX, project_bytes
+from p2phd.editor.styles import StyleTable
 
 if TYPE_CHECKING:
-    from .document import Document
+    from p2phd.editor.document import Document
 
 DEFAULT_INTERVAL = 5.0
 

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-
-from .errors import DocumentError
-from .geometry import Rect
+from p2phd.editor.errors import DocumentError
+from p2phd.editor.geometry import Rect
 
 Point = tuple[float, float]
 

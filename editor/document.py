@@ -10,17 +10,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
-
-from . import io as map_io
-from . import object_ops, objects, paint
-from .errors import DocumentError
-from .events import ChangeEvent, Subscribers
-from .geometry import EMPTY, Rect
-from .history import DEFAULT_MAX_BYTES, History, HistoryItem, Transaction
-from .io import PathLike
-from .paint import Stroke
-from .styles import Style, StyleTable
-from .validate import check_maps, raise_on_errors
+from p2phd.editor import io as map_io
+from p2phd.editor import object_ops, objects, paint
+from p2phd.editor.errors import DocumentError
+from p2phd.editor.events import ChangeEvent, Subscribers
+from p2phd.editor.geometry import EMPTY, Rect
+from p2phd.editor.history import DEFAULT_MAX_BYTES, History, HistoryItem, Transaction
+from p2phd.editor.io import PathLike
+from p2phd.editor.paint import Stroke
+from p2phd.editor.styles import Style, StyleTable
+from p2phd.editor.validate import check_maps, raise_on_errors
 
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 2048, 1024
 
@@ -96,12 +95,12 @@ class Document:
 
     @classmethod
     def open_project(cls, path: PathLike) -> Document:
-        from .project import load_project
+        from p2phd.editor.project import load_project
 
         return load_project(path)
 
     def save_project(self, path: PathLike) -> None:
-        from .project import save_project
+        from p2phd.editor.project import save_project
 
         save_project(self, path)
         self._saved_revision = self.revision

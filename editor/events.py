@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .geometry import Rect
+from p2phd.editor.geometry import Rect
 
 #: ``pixels``: label/instance values changed inside ``rect``; ``styles``: only object styles changed
 #: (``rect`` covers the objects concerned); ``document``: everything was replaced (open, new).

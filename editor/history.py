@@ -12,9 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from .geometry import EMPTY, Rect
-from .styles import Style, StyleTable
+from p2phd.editor.geometry import EMPTY, Rect
+from p2phd.editor.styles import Style, StyleTable
 
 TILE = 64
 DEFAULT_MAX_BYTES = 256 * 2**20

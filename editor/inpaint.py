@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from .errors import DocumentError
+from p2phd.editor.errors import DocumentError
 
 
 def nearest_fill(label: np.ndarray, inst: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

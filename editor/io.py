@@ -11,12 +11,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from p2phd.editor.errors import DocumentError
+from p2phd.editor.validate import MAX_INSTANCE_VALUE
+from p2phd.models.labels import colorize, ids_from_colors
 from PIL import Image
-
-from models.labels import colorize, ids_from_colors
-
-from .errors import DocumentError
-from .validate import MAX_INSTANCE_VALUE
 
 PathLike = str | os.PathLike
 _COLOR_MODES = ("RGB", "RGBA", "P")

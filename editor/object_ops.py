@@ -6,17 +6,15 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-
-from models.labels import class_of, is_thing
-
-from .errors import DocumentError
-from .geometry import Rect
-from .inpaint import nearest_fill
-from .objects import check_label_id, fresh_instance_id, object_value, require_bbox
-from .styles import Style, normalize_style
+from p2phd.editor.errors import DocumentError
+from p2phd.editor.geometry import Rect
+from p2phd.editor.inpaint import nearest_fill
+from p2phd.editor.objects import check_label_id, fresh_instance_id, object_value, require_bbox
+from p2phd.editor.styles import Style, normalize_style
+from p2phd.models.labels import class_of, is_thing
 
 if TYPE_CHECKING:
-    from .document import Document
+    from p2phd.editor.document import Document
 
 
 def _fill_hole(doc: Document, object_id: int, box: Rect) -> None:

@@ -6,11 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-
-from models.labels import BY_ID, class_of, is_thing
-
-from .errors import DocumentError
-from .geometry import EMPTY, Rect
+from p2phd.editor.errors import DocumentError
+from p2phd.editor.geometry import EMPTY, Rect
+from p2phd.models.labels import BY_ID, class_of, is_thing
 
 MAX_INSTANCES_PER_CLASS = 1000
 

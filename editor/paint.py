@@ -7,16 +7,14 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-
-from models.labels import class_of, is_thing
-
-from .brush import Point, as_points, check_radius, polygon_mask, segment_mask
-from .errors import DocumentError
-from .geometry import Rect
-from .objects import check_label_id, object_value
+from p2phd.editor.brush import Point, as_points, check_radius, polygon_mask, segment_mask
+from p2phd.editor.errors import DocumentError
+from p2phd.editor.geometry import Rect
+from p2phd.editor.objects import check_label_id, object_value
+from p2phd.models.labels import class_of, is_thing
 
 if TYPE_CHECKING:
-    from .document import Document
+    from p2phd.editor.document import Document
 
 
 def _stroke_object(doc: Document, label: int, x: int, y: int, new_instance: bool) -> int:

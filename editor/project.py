@@ -20,15 +20,13 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-
-from models.labels import colorize
-
-from .errors import DocumentError
-from .io import PathLike, atomic_write, encode_png, read_instance, read_label
-from .styles import StyleTable
+from p2phd.editor.errors import DocumentError
+from p2phd.editor.io import PathLike, atomic_write, encode_png, read_instance, read_label
+from p2phd.editor.styles import StyleTable
+from p2phd.models.labels import colorize
 
 if TYPE_CHECKING:
-    from .document import Document
+    from p2phd.editor.document import Document
 
 SCHEMA_VERSION = 1
 SUFFIX = ".p2phd"
@@ -78,7 +76,7 @@ def read_meta(path: PathLike) -> dict:
 
 
 def load_project(path: PathLike) -> Document:
-    from .document import Document
+    from p2phd.editor.document import Document
 
     with _open_zip(path) as zf:
         meta = _meta(zf, path)

@@ -1,6 +1,6 @@
 """The style table: object id -> cluster index or explicit feature vector.
 
-Objects without an entry get NVIDIA's default cluster (:func:`models.styles.default_cluster`) when the
+Objects without an entry get NVIDIA's default cluster (:func:`p2phd.models.inputs.default_styles.default_cluster`) when the
 model is applied. Every change is reported to a listener (the document), which makes it undoable.
 """
 
@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
-
-from models.labels import class_of
-from models.styles import default_cluster
-
-from .errors import DocumentError
+from p2phd.editor.errors import DocumentError
+from p2phd.models.inputs.default_styles import default_cluster
+from p2phd.models.labels import class_of
 
 Style = int | np.ndarray
 #: listener(object_id, old, new); ``None`` means "no explicit style".
@@ -82,7 +80,7 @@ class StyleTable:
         return default_cluster(object_id, k) if style is None else style
 
     def as_mapping(self) -> dict[int, Style]:
-        """``{object_id: int | np.ndarray}``, the format :func:`models.encoding.feature_map` accepts."""
+        """``{object_id: int | np.ndarray}``, the format :func:`p2phd.models.inputs.network_input.feature_map` accepts."""
         return {oid: (s.copy() if isinstance(s, np.ndarray) else s) for oid, s in self._entries.items()}
 
     # -- editing (each call reports one change to the listener) ---------------------------------

@@ -6,10 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import cv2
 import numpy as np
-
-from models.labels import BY_NAME
-
-from .document import DEFAULT_HEIGHT, DEFAULT_WIDTH, Document
+from p2phd.editor.document import DEFAULT_HEIGHT, DEFAULT_WIDTH, Document
+from p2phd.models.labels import BY_NAME
 
 _ID = {
     name: BY_NAME[name].id

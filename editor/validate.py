@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from models.labels import BY_ID, LABEL_NC, THING_IDS
-
-from .errors import DocumentError
+from p2phd.editor.errors import DocumentError
+from p2phd.models.labels import BY_ID, LABEL_NC, THING_IDS
 
 MAX_SIDE = 16384
 MAX_INSTANCE_VALUE = 65535  # *_instanceIds.png is 16-bit

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CheckpointError
-from .labels import LABEL_NC
+from p2phd.models.errors import CheckpointError
+from p2phd.models.labels import LABEL_NC
 
 SCHEMA_VERSION = 1
 
@@ -62,7 +62,7 @@ class ModelConfig:
         return base
 
     def build_G(self):
-        from .generator import GlobalGenerator, LocalEnhancer
+        from p2phd.models.networks.generator import GlobalGenerator, LocalEnhancer
 
         if self.netG == "global":
             return GlobalGenerator(
@@ -79,7 +79,7 @@ class ModelConfig:
         )
 
     def build_E(self):
-        from .encoder import Encoder
+        from p2phd.models.networks.instance_encoder import Encoder
 
         return Encoder(self.output_nc, self.feat_num, self.nef, self.n_downsample_E)
 

@@ -11,10 +11,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from p2phd.models.errors import InputMapError
+from p2phd.models.labels import ids_from_colors
 from PIL import Image, UnidentifiedImageError
-
-from .errors import InputMapError
-from .labels import ids_from_colors
 
 
 def _open(path: str | Path, what: str) -> Image.Image:

@@ -11,11 +11,10 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
-
-from .bundle import Bundle
-from .encoding import Style, encode_input, feature_map, validate_maps
-from .errors import InputMapError
-from .maps_io import nvidia_test_size, resize_nearest
+from p2phd.models.checkpoint.bundle import Bundle
+from p2phd.models.errors import InputMapError
+from p2phd.models.inputs.network_input import Style, encode_input, feature_map, validate_maps
+from p2phd.models.maps_io import nvidia_test_size, resize_nearest
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 

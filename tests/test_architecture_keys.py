@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 from nvidia_ref import import_nvidia, nvidia_G
-
-from models.bundle import check_state_dict
-from models.config import ARCHS
-from models.discriminator import MultiscaleDiscriminator
-from models.nvidia_checkpoint import infer_config
+from p2phd.models.checkpoint.bundle import check_state_dict
+from p2phd.models.checkpoint.nvidia import infer_config
+from p2phd.models.config import ARCHS
+from p2phd.models.networks.discriminator import MultiscaleDiscriminator
 
 FEATURE_CONFIG = ARCHS["label2city_1024p"].replace(instance_feat=True, feat_num=3)
 CONFIGS = {

@@ -9,10 +9,9 @@ import textwrap
 
 import numpy as np
 import pytest
-
-from editor.autosave import Autosaver, discard_recovery, find_recovery
-from editor.document import Document
-from editor.project import read_meta
+from p2phd.editor.autosave import Autosaver, discard_recovery, find_recovery
+from p2phd.editor.document import Document
+from p2phd.editor.project import read_meta
 
 
 class FakeClock:
@@ -67,8 +66,8 @@ def test_write_error_is_reported_not_raised(tmp_path):
 CRASHING_EDITOR = textwrap.dedent(
     """
     import os, signal, sys
-    from editor.autosave import Autosaver
-    from editor.document import Document
+    from p2phd.editor.autosave import Autosaver
+    from p2phd.editor.document import Document
 
     doc = Document(96, 48, fill=7)
     Autosaver(doc, sys.argv[1])

@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 import torch
 from nvidia_ref import save_nvidia_checkpoint
-
-from models.bundle import load_bundle
-from models.cli.main import main
-from models.config import ModelConfig
-from models.errors import CheckpointError
-from models.nvidia_checkpoint import load_nvidia_dir
-from models.synthesis import synthesize
+from p2phd.models.checkpoint.bundle import load_bundle
+from p2phd.models.checkpoint.nvidia import load_nvidia_dir
+from p2phd.models.cli.main import main
+from p2phd.models.config import ModelConfig
+from p2phd.models.errors import CheckpointError
+from p2phd.models.synthesis import synthesize
 
 TINY = ModelConfig(netG="global", ngf=4, n_downsample_global=2, n_blocks_global=1)
 TINY_FEATURES = ModelConfig(

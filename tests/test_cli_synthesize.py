@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 import torch
 from nvidia_ref import save_nvidia_checkpoint
+from p2phd.models.cli.main import main
+from p2phd.models.config import ModelConfig
+from p2phd.models.labels import colorize
 from PIL import Image
-
-from models.cli.main import main
-from models.config import ModelConfig
-from models.labels import colorize
 
 TINY = ModelConfig(netG="global", ngf=4, n_downsample_global=2, n_blocks_global=1)
 TINY_FEATURES = TINY.replace(instance_feat=True, feat_num=3, nef=4, n_downsample_E=2)
@@ -220,7 +219,7 @@ def test_instance_count_must_match(ckpt, label_png, tmp_path, capsys):
 
 def test_subprocess_success_and_clean_error(ckpt, label_png, tmp_path):
     out = tmp_path / "photo.png"
-    cmd = [sys.executable, "-m", "models.cli.main", "synthesize", "--checkpoint", str(ckpt), "--label"]
+    cmd = [sys.executable, "-m", "p2phd.models.cli.main", "synthesize", "--checkpoint", str(ckpt), "--label"]
     ok = subprocess.run([*cmd, str(label_png), "--out", str(out)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert Image.open(out).size == (64, 32)

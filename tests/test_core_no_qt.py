@@ -6,9 +6,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import editor
+import p2phd.editor as editor
 
-CORE_MODULES = sorted(f"editor.{m.name}" for m in pkgutil.iter_modules(editor.__path__) if m.name != "qt")
+CORE_MODULES = sorted(f"p2phd.editor.{m.name}" for m in pkgutil.iter_modules(editor.__path__) if m.name != "qt")
 
 SCRIPT = textwrap.dedent(
     """
@@ -23,8 +23,8 @@ SCRIPT = textwrap.dedent(
     sys.meta_path.insert(0, Blocker())
     for name in sys.argv[1:]:
         importlib.import_module(name)
-    from editor.document import Document
-    from editor.template import new_from_template
+    from p2phd.editor.document import Document
+    from p2phd.editor.template import new_from_template
     doc = new_from_template(256, 128)
     doc.paint_stroke([(10, 100), (60, 110)], 26, 4)
     doc.undo()
@@ -36,8 +36,8 @@ SCRIPT = textwrap.dedent(
 
 
 def test_core_imports_without_qt_and_torch():
-    assert "editor.document" in CORE_MODULES and "editor.autosave" in CORE_MODULES
-    root = Path(editor.__file__).resolve().parents[1]
+    assert "p2phd.editor.document" in CORE_MODULES and "p2phd.editor.autosave" in CORE_MODULES
+    root = Path(editor.__file__).resolve().parents[1]  # cwd: the source tree, whose folders must not shadow p2phd.*
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT, *CORE_MODULES], capture_output=True, text=True, timeout=120, cwd=root
     )

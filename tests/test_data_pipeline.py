@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
+from p2phd.models.data import PairedMapsDataset, Preprocess, find_triplets
+from p2phd.models.data.synthetic import write_synthetic_dataset
+from p2phd.models.errors import InputMapError
 from PIL import Image
-
-from models.data import PairedMapsDataset, Preprocess, find_triplets
-from models.data.synthetic import write_synthetic_dataset
-from models.errors import InputMapError
 
 
 @pytest.fixture

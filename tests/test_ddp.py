@@ -3,12 +3,11 @@
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-
-from models.data import PairedMapsDataset, Preprocess
-from models.data.synthetic import write_synthetic_dataset
-from models.train.ddp import Distributed
-from models.train.options import default_namespace
-from models.train.trainer import Trainer
+from p2phd.models.data import PairedMapsDataset, Preprocess
+from p2phd.models.data.synthetic import write_synthetic_dataset
+from p2phd.models.train.ddp import Distributed
+from p2phd.models.train.options import default_namespace
+from p2phd.models.train.trainer import Trainer
 
 
 def options(dataroot, run_root):

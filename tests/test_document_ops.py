@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-
-from editor.document import Document
-from editor.errors import DocumentError
-from editor.geometry import Rect
+from p2phd.editor.document import Document
+from p2phd.editor.errors import DocumentError
+from p2phd.editor.geometry import Rect
 
 ROAD, SIDEWALK, SKY, PERSON, CAR, BUILDING = 7, 8, 23, 24, 26, 11
 

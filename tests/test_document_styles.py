@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
-
-from editor.document import Document
-from editor.errors import DocumentError
-from editor.styles import StyleTable
-from models.styles import default_cluster
+from p2phd.editor.document import Document
+from p2phd.editor.errors import DocumentError
+from p2phd.editor.styles import StyleTable
+from p2phd.models.inputs.default_styles import default_cluster
 
 CAR = 26
 

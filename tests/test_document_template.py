@@ -1,10 +1,9 @@
 """The default template scene: a plausible street layout whose maps are valid."""
 
 import numpy as np
-
-from editor.template import new_from_template
-from editor.validate import check_maps
-from models.labels import BY_NAME
+from p2phd.editor.template import new_from_template
+from p2phd.editor.validate import check_maps
+from p2phd.models.labels import BY_NAME
 
 
 def test_template_is_a_valid_street_scene():

@@ -2,13 +2,12 @@
 
 import numpy as np
 import pytest
+from p2phd.models.checkpoint.bundle import load_bundle
+from p2phd.models.cli.main import main
+from p2phd.models.data.synthetic import write_synthetic_dataset
+from p2phd.models.features.clustering import cluster_features, instance_features
+from p2phd.models.features.library import ObjectLibrary
 from PIL import Image
-
-from models.bundle import load_bundle
-from models.cli.main import main
-from models.data.synthetic import write_synthetic_dataset
-from models.encode_features import cluster_features, instance_features
-from models.library import ObjectLibrary
 
 
 def test_instance_feature_is_the_middle_pixel_and_ratio_is_nvidias():
@@ -25,7 +24,7 @@ def test_instance_feature_is_the_middle_pixel_and_ratio_is_nvidias():
 
 
 def test_kmeans_per_class_respects_the_small_instance_filter():
-    from models.encode_features import InstanceFeature
+    from p2phd.models.features.clustering import InstanceFeature
 
     rng = np.random.default_rng(0)
     feats = [

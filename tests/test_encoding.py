@@ -6,13 +6,19 @@ import numpy as np
 import pytest
 import torch
 from nvidia_ref import make_clusters, nvidia_input, nvidia_ui_features
+from p2phd.models.config import ModelConfig
+from p2phd.models.errors import InputMapError
+from p2phd.models.inputs.network_input import encode_input, feature_map
+from p2phd.models.labels import PALETTE, colorize
+from p2phd.models.maps_io import (
+    nvidia_test_size,
+    read_image,
+    read_instance,
+    read_label,
+    resize_nearest,
+    write_png_atomic,
+)
 from PIL import Image
-
-from models.config import ModelConfig
-from models.encoding import encode_input, feature_map
-from models.errors import InputMapError
-from models.labels import PALETTE, colorize
-from models.maps_io import nvidia_test_size, read_image, read_instance, read_label, resize_nearest, write_png_atomic
 
 
 def random_maps(seed: int, h: int = 24, w: int = 40):

@@ -3,16 +3,15 @@
 import numpy as np
 import pytest
 import torch
-
-from models.bundle import Bundle
-from models.config import ModelConfig
-from models.engine.engine import Engine
-from models.engine.incremental import crop_of, enhance_crop, plan_crop
-from models.engine.norm import norm_mode
-from models.engine.precision import Precision
-from models.engine.request import EngineRequest
-from models.errors import CheckpointError, InputMapError
-from models.synthesis import synthesize
+from p2phd.models.checkpoint.bundle import Bundle
+from p2phd.models.config import ModelConfig
+from p2phd.models.engine.engine import Engine
+from p2phd.models.engine.incremental import crop_of, enhance_crop, plan_crop
+from p2phd.models.engine.norm import norm_mode
+from p2phd.models.engine.precision import Precision
+from p2phd.models.engine.request import EngineRequest
+from p2phd.models.errors import CheckpointError, InputMapError
+from p2phd.models.synthesis import synthesize
 
 CAR = 26
 FP32 = Precision("cpu", torch.float32, channels_last=False)
@@ -183,7 +182,7 @@ def test_bf16_engine_is_close_to_fp32(cfg):
 
 
 def test_engine_behind_the_scheduler_delivers_full_frame_then_preview(cfg):
-    from models.engine.scheduler import LatestWinsScheduler
+    from p2phd.models.engine.scheduler import LatestWinsScheduler
 
     label, inst = scene()
     engine = Engine(tiny_bundle(cfg), FP32, backend="eager")

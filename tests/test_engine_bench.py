@@ -3,10 +3,9 @@
 import json
 import math
 
+from p2phd.models.cli.main import main
+from p2phd.models.engine.benchmark import run_benchmark, synthetic_scene
 from test_engine import tiny_bundle, tiny_config
-
-from models.cli.main import main
-from models.engine.benchmark import run_benchmark, synthetic_scene
 
 
 def test_benchmark_report_has_every_figure():

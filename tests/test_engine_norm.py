@@ -2,9 +2,8 @@
 
 import pytest
 import torch
+from p2phd.models.engine.norm import CachedStatsInstanceNorm, norm_mode, norms_in, replace_instance_norms
 from torch import nn
-
-from models.engine.norm import CachedStatsInstanceNorm, norm_mode, norms_in, replace_instance_norms
 
 
 def test_compute_and_record_match_instance_norm_and_replay_reuses_statistics():

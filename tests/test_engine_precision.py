@@ -2,8 +2,7 @@
 
 import pytest
 import torch
-
-from models.engine.precision import HardwareFacts, cpu_supports_bf16, select_device, select_precision
+from p2phd.models.engine.precision import HardwareFacts, cpu_supports_bf16, select_device, select_precision
 
 CPU_PLAIN = HardwareFacts()
 CPU_BF16 = HardwareFacts(cpu_bf16=True)

@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
-
-from editor.document import Document
-from editor.history import History, HistoryItem
-from editor.template import new_from_template
+from p2phd.editor.document import Document
+from p2phd.editor.history import History, HistoryItem
+from p2phd.editor.template import new_from_template
 
 ROAD, SKY, CAR, PERSON = 7, 23, 26, 24
 

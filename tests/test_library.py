@@ -2,9 +2,8 @@ import json
 
 import numpy as np
 import pytest
-
-from models.errors import CheckpointError
-from models.library import LibraryEntry, ObjectLibrary
+from p2phd.models.errors import CheckpointError
+from p2phd.models.features.library import LibraryEntry, ObjectLibrary
 
 
 def entry(label=26, shape=(5, 7), seed=0):

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import torch
 from nvidia_ref import nvidia_input, nvidia_ui_features, save_nvidia_checkpoint, tensor2im
+from p2phd.models.cli.main import main
+from p2phd.models.config import ModelConfig
 from PIL import Image
-
-from models.cli.main import main
-from models.config import ModelConfig
 
 TINY_LOCAL = ModelConfig(
     netG="local", ngf=4, n_downsample_global=2, n_blocks_global=2, n_local_enhancers=1, n_blocks_local=1

@@ -1,5 +1,5 @@
-"""pyproject.toml lists packages explicitly (house style 13): every package on disk must be listed,
-or an installed (non-editable) copy would miss it."""
+"""pyproject.toml lists packages explicitly (house style 13): every package on disk must be listed
+under its installed name (``p2phd.`` + folder path), or an installed (non-editable) copy would miss it."""
 
 from pathlib import Path
 
@@ -10,11 +10,22 @@ tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _setuptools():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+
+
 def test_every_package_is_listed_in_pyproject():
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     on_disk = {
-        ".".join(init.parent.relative_to(ROOT).parts)
-        for top in ("models", "editor")
+        "p2phd." + ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("models", "editor", "checkpoints")
         for init in (ROOT / top).rglob("__init__.py")
     }
-    assert on_disk == listed
+    assert on_disk == set(_setuptools()["packages"])
+
+
+def test_installed_names_map_onto_the_product_folders():
+    assert _setuptools()["package-dir"] == {
+        "p2phd.models": "models",
+        "p2phd.editor": "editor",
+        "p2phd.checkpoints": "checkpoints",
+    }

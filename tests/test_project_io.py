@@ -6,13 +6,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from p2phd.editor import io as map_io
+from p2phd.editor import project
+from p2phd.editor.document import Document
+from p2phd.editor.errors import DocumentError
+from p2phd.models.labels import colorize
 from PIL import Image
-
-from editor import io as map_io
-from editor import project
-from editor.document import Document
-from editor.errors import DocumentError
-from models.labels import colorize
 
 CAR = 26
 

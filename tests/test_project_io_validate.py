@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from p2phd.editor.document import Document
+from p2phd.editor.errors import DocumentError
+from p2phd.models.errors import P2PHDError
 from PIL import Image
-
-from editor.document import Document
-from editor.errors import DocumentError
-from models.errors import P2PHDError
 
 
 def save(path, array, mode=None):

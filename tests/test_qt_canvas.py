@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
+from p2phd.editor.document import Document  # noqa: E402
+from p2phd.editor.qt.canvas import CanvasView  # noqa: E402
+from p2phd.editor.qt.image_convert import LabelImage, qimage_to_rgb, rgb_to_qimage  # noqa: E402
+from p2phd.editor.qt.tools import ToolManager, brush_step  # noqa: E402
+from p2phd.models.labels import colorize  # noqa: E402
 from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-
-from editor.document import Document  # noqa: E402
-from editor.qt.canvas import CanvasView  # noqa: E402
-from editor.qt.image_convert import LabelImage, qimage_to_rgb, rgb_to_qimage  # noqa: E402
-from editor.qt.tools import ToolManager, brush_step  # noqa: E402
-from models.labels import colorize  # noqa: E402
 
 SKY = 23
 

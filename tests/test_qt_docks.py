@@ -6,11 +6,10 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from p2phd.editor.qt.palette_dock import LABEL_ROLE, ClassPaletteDock  # noqa: E402
+from p2phd.editor.qt.workers import BackgroundRunner, FairLock, engine_lock, locked_run  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-
-from editor.qt.palette_dock import LABEL_ROLE, ClassPaletteDock  # noqa: E402
-from editor.qt.workers import BackgroundRunner, FairLock, engine_lock, locked_run  # noqa: E402
 
 CAR, ROAD, PERSON = 26, 7, 24
 

@@ -5,11 +5,10 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from p2phd.editor.qt.library_dock import LibraryDock  # noqa: E402
+from p2phd.models.features.library import LibraryEntry, ObjectLibrary  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-
-from editor.qt.library_dock import LibraryDock  # noqa: E402
-from models.library import LibraryEntry, ObjectLibrary  # noqa: E402
 
 CAR, PERSON = 26, 24
 

@@ -9,16 +9,15 @@ import torch
 
 pytest.importorskip("pytestqt")
 
+from p2phd.editor import io as map_io  # noqa: E402
+from p2phd.editor.document import Document  # noqa: E402
+from p2phd.editor.qt import object_panel  # noqa: E402
+from p2phd.editor.qt.object_panel import ObjectPanel  # noqa: E402
+from p2phd.models.checkpoint.bundle import save_bundle  # noqa: E402
+from p2phd.models.config import ModelConfig  # noqa: E402
+from p2phd.models.engine.engine import Engine  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
-
-from editor import io as map_io  # noqa: E402
-from editor.document import Document  # noqa: E402
-from editor.qt import object_panel  # noqa: E402
-from editor.qt.object_panel import ObjectPanel  # noqa: E402
-from models.bundle import save_bundle  # noqa: E402
-from models.config import ModelConfig  # noqa: E402
-from models.engine.engine import Engine  # noqa: E402
 
 ROAD, BUILDING, SKY, CAR, TRUCK = 7, 11, 23, 26, 27
 CAR_A, CAR_B = CAR * 1000, CAR * 1000 + 1

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
+from p2phd.editor.document import Document  # noqa: E402
+from p2phd.editor.qt.render_controller import ModelSettings, RenderController  # noqa: E402
+from p2phd.models.engine.request import EngineResult  # noqa: E402
 from PySide6.QtCore import QThread  # noqa: E402
-
-from editor.document import Document  # noqa: E402
-from editor.qt.render_controller import ModelSettings, RenderController  # noqa: E402
-from models.engine.request import EngineResult  # noqa: E402
 
 SKY = 23
 
@@ -148,8 +147,8 @@ def test_engine_error_shows_in_state(qtbot, controller):
 
 
 def test_real_engine_renders_a_large_document_at_the_models_native_size(qtbot, tmp_path):
-    from models.bundle import save_bundle
-    from models.config import ModelConfig
+    from p2phd.models.checkpoint.bundle import save_bundle
+    from p2phd.models.config import ModelConfig
 
     cfg = ModelConfig(
         netG="local",

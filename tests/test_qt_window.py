@@ -7,15 +7,14 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
+from p2phd.editor.autosave import Autosaver  # noqa: E402
+from p2phd.editor.document import Document  # noqa: E402
+from p2phd.editor.template import new_from_template  # noqa: E402
+from p2phd.models.checkpoint.bundle import save_bundle  # noqa: E402
+from p2phd.models.config import ModelConfig  # noqa: E402
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
-
-from editor.autosave import Autosaver  # noqa: E402
-from editor.document import Document  # noqa: E402
-from editor.template import new_from_template  # noqa: E402
-from models.bundle import save_bundle  # noqa: E402
-from models.config import ModelConfig  # noqa: E402
 
 CAR, ROAD, SKY = 26, 7, 23
 W, H = 256, 128
@@ -66,7 +65,7 @@ def bundle_dir(tmp_path_factory) -> Path:
 
 
 def make_window(qtbot, tmp_path, document=None, prompts=None):
-    from editor.qt.main_window import MainWindow
+    from p2phd.editor.qt.main_window import MainWindow
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(document or new_from_template(W, H), prompts or FakePrompts(), tmp_path / "recovery", settings)
@@ -188,7 +187,7 @@ def test_delete_object_and_undo(qtbot, window):
 
 
 def test_insert_library_object_with_a_click(qtbot, window):
-    from models.library import LibraryEntry
+    from p2phd.models.features.library import LibraryEntry
 
     doc = window.document
     mask = np.zeros((6, 10), bool)
@@ -298,7 +297,7 @@ def test_cli_registers_edit_without_importing_qt():
     import sys
 
     code = (
-        "import sys, argparse; from editor.qt.cli import register;"
+        "import sys, argparse; from p2phd.editor.qt.cli import register;"
         "p = argparse.ArgumentParser(); register(p.add_subparsers());"
         "a = p.parse_args(['edit', 'x.png', 'y.png', '--checkpoint', 'c']);"
         "assert a.file == 'x.png' and a.instance == 'y.png' and a.checkpoint == 'c';"
@@ -309,7 +308,7 @@ def test_cli_registers_edit_without_importing_qt():
 
 
 def test_cli_bad_file_is_a_one_line_error(tmp_path, capsys):
-    from models.cli.main import main
+    from p2phd.models.cli.main import main
 
     assert main(["edit", str(tmp_path / "missing.png")]) == 2
     err = capsys.readouterr().err
@@ -317,7 +316,7 @@ def test_cli_bad_file_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_cli_without_a_display_is_a_one_line_error(monkeypatch, capsys):
-    from models.cli.main import main
+    from p2phd.models.cli.main import main
 
     for var in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(var, raising=False)

@@ -7,9 +7,8 @@ import pickle
 
 import numpy as np
 import pytest
-
-from models.errors import CheckpointError
-from models.safe_pickle import UnsafePickleError, load_feature_clusters, safe_loads
+from p2phd.models.checkpoint.safe_pickle import UnsafePickleError, load_feature_clusters, safe_loads
+from p2phd.models.errors import CheckpointError
 
 
 class CreatesMarker:

@@ -4,9 +4,8 @@ import threading
 
 import numpy as np
 import pytest
-
-from models.engine.request import EngineRequest, EngineResult
-from models.engine.scheduler import LatestWinsScheduler, RunCancelledError
+from p2phd.models.engine.request import EngineRequest, EngineResult
+from p2phd.models.engine.scheduler import LatestWinsScheduler, RunCancelledError
 
 TIMEOUT = 10  # safety net only: every wait below is released by an event, never by time
 

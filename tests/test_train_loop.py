@@ -4,14 +4,13 @@ import json
 
 import pytest
 import torch
-
-from models.bundle import load_bundle
-from models.data.synthetic import write_synthetic_dataset
-from models.train.checkpoints import resolve_checkpoint
-from models.train.loop import build_loader, fit
-from models.train.options import default_namespace
-from models.train.schedule import global_frozen, lr_for_epoch
-from models.train.trainer import Trainer
+from p2phd.models.checkpoint.bundle import load_bundle
+from p2phd.models.data.synthetic import write_synthetic_dataset
+from p2phd.models.train.checkpoints import resolve_checkpoint
+from p2phd.models.train.loop import build_loader, fit
+from p2phd.models.train.options import default_namespace
+from p2phd.models.train.schedule import global_frozen, lr_for_epoch
+from p2phd.models.train.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,9 @@ import argparse
 
 import pytest
 import torch
-
-from models.config import ModelConfig
-from models.train.checkpoints import pretrained_states
-from models.train.options import add_train_arguments, apply_nvidia_compat, model_config
+from p2phd.models.config import ModelConfig
+from p2phd.models.train.checkpoints import pretrained_states
+from p2phd.models.train.options import add_train_arguments, apply_nvidia_compat, model_config
 
 NVIDIA_OPTIONS = """--name --checkpoints_dir --dataroot --label_nc --no_instance --instance_feat --feat_num --nef
 --n_downsample_E --netG --ngf --n_downsample_global --n_blocks_global --n_local_enhancers --n_blocks_local

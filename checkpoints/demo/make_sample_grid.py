@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from editor.template import new_from_template
-from models.bundle import load_bundle
-from models.labels import PALETTE
-from models.maps_io import read_instance, read_label, resize_nearest
-from models.styles import default_cluster
-from models.synthesis import synthesize
+from p2phd.editor.template import new_from_template
+from p2phd.models.checkpoint.bundle import load_bundle
+from p2phd.models.labels import PALETTE
+from p2phd.models.maps_io import read_instance, read_label, resize_nearest
+from p2phd.models.inputs.default_styles import default_cluster
+from p2phd.models.synthesis import synthesize
 
 CAR = 26
 

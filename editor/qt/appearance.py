@@ -9,12 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from p2phd.editor import io as map_io
+from p2phd.editor.qt.workers import engine_lock
 from PIL import Image
 from PySide6.QtWidgets import QFileDialog, QWidget
-
-from editor import io as map_io
-
-from .workers import engine_lock
 
 #: photo_picker(parent) -> (photo, label map, instance map or None), or None when cancelled.
 PhotoPicker = Callable[[QWidget], "tuple[str, str, str | None] | None"]

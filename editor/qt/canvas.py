@@ -7,14 +7,12 @@ document coordinates and handed to the tool manager; panning (space+drag, middle
 
 from __future__ import annotations
 
+from p2phd.editor.document import Document
+from p2phd.editor.events import ChangeEvent
+from p2phd.editor.qt.image_convert import LabelImage
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
-
-from editor.document import Document
-from editor.events import ChangeEvent
-
-from .image_convert import LabelImage
 
 MODES = ("side", "overlay", "split")
 GAP = 6  # pixels between the two panes in side-by-side mode

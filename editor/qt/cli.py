@@ -32,7 +32,7 @@ def _check_display() -> None:
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
         return
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        from models.errors import P2PHDError
+        from p2phd.models.errors import P2PHDError
 
         raise P2PHDError(
             "no display found (DISPLAY and WAYLAND_DISPLAY are unset): run it on a desktop, under xvfb-run, "
@@ -42,6 +42,6 @@ def _check_display() -> None:
 
 def run(args: argparse.Namespace) -> int:
     _check_display()
-    from .app import run as run_app
+    from p2phd.editor.qt.app import run as run_app
 
     return run_app(args.file, args.instance, args.checkpoint, args.device, args.precision)

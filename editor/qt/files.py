@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from p2phd.editor.autosave import discard_recovery, find_recovery
+from p2phd.editor.document import Document
+from p2phd.editor.project import SUFFIX
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
-
-from editor.autosave import discard_recovery, find_recovery
-from editor.document import Document
-from editor.project import SUFFIX
 
 PROJECT_FILTER = f"pix2pixHD Studio project (*{SUFFIX})"
 MAPS_FILTER = "Label maps (*.png)"
@@ -119,7 +118,7 @@ class FileController(QObject):
     def new_from_template(self) -> bool:
         if not self.confirm_discard():
             return False
-        from editor.template import new_from_template
+        from p2phd.editor.template import new_from_template
 
         self._set_path(None)
         self.window.set_document(new_from_template())

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from p2phd.models.labels import PALETTE
 from PySide6.QtGui import QImage
-
-from models.labels import PALETTE
 
 
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:

@@ -1,11 +1,14 @@
 """The object library dock: thumbnails of real instance masks, filtered by class; click one to insert.
 
-Entries follow :class:`models.library.LibraryEntry` (only ``.mask`` (bool H x W) and ``.label`` are
+Entries follow :class:`p2phd.models.features.library.LibraryEntry` (only ``.mask`` (bool H x W) and ``.label`` are
 required here). Thumbnails are drawn on a background runner; the dock only turns them into icons.
 """
 
 from __future__ import annotations
 
+from p2phd.editor.qt.thumbnails import mask_thumbnail, swatch_icon, to_pixmap
+from p2phd.editor.qt.workers import BackgroundRunner
+from p2phd.models.labels import BY_ID, PALETTE
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
@@ -18,11 +21,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from models.labels import BY_ID, PALETTE
-
-from .thumbnails import mask_thumbnail, swatch_icon, to_pixmap
-from .workers import BackgroundRunner
 
 ENTRY_ROLE = Qt.ItemDataRole.UserRole
 ALL_CLASSES = -1

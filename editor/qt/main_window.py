@@ -8,19 +8,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from p2phd.editor.autosave import Autosaver
+from p2phd.editor.document import Document
+from p2phd.editor.errors import DocumentError
+from p2phd.editor.qt.actions import Actions
+from p2phd.editor.qt.canvas import CanvasView
+from p2phd.editor.qt.files import FileController, Prompts
+from p2phd.editor.qt.render_controller import ModelSettings, RenderController, RenderedFrame
+from p2phd.editor.qt.tools import ToolManager
+from p2phd.models.labels import BY_ID, class_of
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QProgressBar
-
-from editor.autosave import Autosaver
-from editor.document import Document
-from editor.errors import DocumentError
-from models.labels import BY_ID, class_of
-
-from .actions import Actions
-from .canvas import CanvasView
-from .files import FileController, Prompts
-from .render_controller import ModelSettings, RenderController, RenderedFrame
-from .tools import ToolManager
 
 APP_TITLE = "pix2pixHD Studio"
 AUTOSAVE_TICK_MS = 1000
@@ -65,7 +63,7 @@ class MainWindow(QMainWindow):
         self._autosave_timer.timeout.connect(self._autosave_tick)
         self._autosave_timer.start()
         if document is None:
-            from editor.template import new_from_template
+            from p2phd.editor.template import new_from_template
 
             document = new_from_template()
         self.set_document(document)
@@ -88,7 +86,7 @@ class MainWindow(QMainWindow):
         """B's docks, each optional so that the window works while one is missing or broken."""
         docks = {}
         try:
-            from .palette_dock import ClassPaletteDock
+            from p2phd.editor.qt.palette_dock import ClassPaletteDock
 
             docks["palette"] = palette = ClassPaletteDock(self)
             palette.set_current_label(self.tools.label)
@@ -98,7 +96,7 @@ class MainWindow(QMainWindow):
         except ImportError:
             pass
         try:
-            from .object_panel import ObjectPanel
+            from p2phd.editor.qt.object_panel import ObjectPanel
 
             docks["object"] = panel = ObjectPanel(Document(16, 16), self)
             self.tools.sig_object_selected.connect(panel.set_object)
@@ -107,7 +105,7 @@ class MainWindow(QMainWindow):
         except ImportError:
             pass
         try:
-            from .library_dock import LibraryDock
+            from p2phd.editor.qt.library_dock import LibraryDock
 
             docks["library"] = library = LibraryDock(self)
             library.sig_entry_chosen.connect(self.tools.set_insert_entry)
@@ -237,7 +235,7 @@ class MainWindow(QMainWindow):
         if path is None:
             return None
         try:
-            from models.library import ObjectLibrary
+            from p2phd.models.features.library import ObjectLibrary
 
             return ObjectLibrary.load(path) or None
         except (ImportError, ValueError, OSError):

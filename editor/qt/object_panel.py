@@ -9,6 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from p2phd.editor.qt.appearance import PhotoPicker, encode_photo_appearance, pick_photo_files
+from p2phd.editor.qt.palette_dock import class_text
+from p2phd.editor.qt.style_gallery import BlendControls, StyleGallery
+from p2phd.editor.qt.thumbnails import rgb_thumbnail, swatch_icon
+from p2phd.editor.qt.workers import BackgroundRunner, engine_lock
+from p2phd.models.labels import BY_ID, LABELS, class_of
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -22,14 +28,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from models.labels import BY_ID, LABELS, class_of
-
-from .appearance import PhotoPicker, encode_photo_appearance, pick_photo_files
-from .palette_dock import class_text
-from .style_gallery import BlendControls, StyleGallery
-from .thumbnails import rgb_thumbnail, swatch_icon
-from .workers import BackgroundRunner, engine_lock
 
 #: pixels around the object whose edits make its style thumbnails stale (about the crop they show)
 PREVIEW_CONTEXT = 48
@@ -193,7 +191,7 @@ class ObjectPanel(QDockWidget):
             self._previews.cancel()
             self.gallery.show_message(message)
             return
-        from models.engine.request import EngineRequest
+        from p2phd.models.engine.request import EngineRequest
 
         label, instance, styles, revision = self.document.snapshot()
         engine, oid, k = self.engine, self.object_id, len(self.clusters())

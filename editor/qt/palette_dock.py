@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from p2phd.editor.qt.thumbnails import swatch_icon
+from p2phd.models.labels import BY_ID, LABELS
 from PySide6.QtCore import Property, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -12,10 +14,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from models.labels import BY_ID, LABELS
-
-from .thumbnails import swatch_icon
 
 LABEL_ROLE = Qt.ItemDataRole.UserRole
 

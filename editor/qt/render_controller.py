@@ -13,16 +13,14 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from p2phd.editor.document import Document
+from p2phd.editor.events import ChangeEvent
+from p2phd.editor.qt.image_convert import rgb_to_qimage
+from p2phd.editor.qt.workers import locked_run
+from p2phd.models.engine.request import EngineRequest, EngineResult, union_rect
+from p2phd.models.engine.scheduler import LatestWinsScheduler
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage
-
-from editor.document import Document
-from editor.events import ChangeEvent
-from models.engine.request import EngineRequest, EngineResult, union_rect
-from models.engine.scheduler import LatestWinsScheduler
-
-from .image_convert import rgb_to_qimage
-from .workers import locked_run
 
 PREVIEW_INTERVAL_MS = 30
 
@@ -46,7 +44,7 @@ class ModelSettings:
 
 
 def _load_engine(settings: ModelSettings):
-    from models.engine.engine import Engine
+    from p2phd.models.engine.engine import Engine
 
     engine = Engine.load(settings.path, settings.device, settings.precision, settings.backend)
     engine.render_at_native = True  # a 2048x1024 document renders at e.g. the demo model's 512x256

@@ -6,6 +6,7 @@ panel renders the thumbnails in the background and changes the document.
 
 from __future__ import annotations
 
+from p2phd.editor.qt.thumbnails import THUMB_SIZE, to_pixmap
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
@@ -18,8 +19,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from .thumbnails import THUMB_SIZE, to_pixmap
 
 COLUMNS = 3
 

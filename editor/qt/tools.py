@@ -7,12 +7,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from p2phd.editor.document import Document
+from p2phd.editor.errors import DocumentError
+from p2phd.models.labels import BY_NAME
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
-
-from editor.document import Document
-from editor.errors import DocumentError
-from models.labels import BY_NAME
 
 TOOLS = ("brush", "eraser", "fill", "polygon", "picker", "move", "insert")
 SHORTCUTS = {"brush": "B", "eraser": "E", "fill": "F", "polygon": "P", "picker": "I", "move": "V", "insert": "O"}

@@ -6,10 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-from ..config import ARCHS
-from ..engine.engine import BACKENDS
-from ..engine.precision import DEVICES, PRECISIONS
-from .synthesize import parse_size
+from p2phd.models.cli.synthesize import parse_size
+from p2phd.models.config import ARCHS
+from p2phd.models.engine.engine import BACKENDS
+from p2phd.models.engine.precision import DEVICES, PRECISIONS
 
 
 def register(subparsers) -> None:
@@ -52,7 +52,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..engine.benchmark import loader, run_benchmark
+    from p2phd.models.engine.benchmark import loader, run_benchmark
 
     if args.repeat < 1 or args.reference_repeat < 0 or (args.threads is not None and args.threads < 1):
         raise ValueError("--repeat and --threads must be >= 1, --reference-repeat >= 0")

@@ -20,10 +20,10 @@ def register(subparsers) -> None:
 def convert(nvidia_dir, out_dir, label_nc: int | None = None):
     from pathlib import Path
 
-    from ..bundle import save_bundle
-    from ..errors import CheckpointError
-    from ..labels import LABEL_NC
-    from ..nvidia_checkpoint import load_nvidia_dir
+    from p2phd.models.checkpoint.bundle import save_bundle
+    from p2phd.models.checkpoint.nvidia import load_nvidia_dir
+    from p2phd.models.errors import CheckpointError
+    from p2phd.models.labels import LABEL_NC
 
     if Path(out_dir).resolve() == Path(nvidia_dir).resolve():
         raise CheckpointError("OUT_DIR must differ from NVIDIA_DIR")

@@ -40,11 +40,11 @@ def resolve_bundle(checkpoint: Path) -> tuple[Path, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bundle import find_checkpoint, load_bundle, save_clusters
-    from ..data import PairedMapsDataset, Preprocess
-    from ..encode_features import cluster_features, encode_dataset
-    from ..errors import CheckpointError
-    from ..library import ObjectLibrary
+    from p2phd.models.checkpoint.bundle import find_checkpoint, load_bundle, save_clusters
+    from p2phd.models.data import PairedMapsDataset, Preprocess
+    from p2phd.models.errors import CheckpointError
+    from p2phd.models.features.clustering import cluster_features, encode_dataset
+    from p2phd.models.features.library import ObjectLibrary
 
     bundle_dir, options = resolve_bundle(find_checkpoint(args.checkpoint))
     bundle = load_bundle(bundle_dir, args.device)

@@ -2,8 +2,8 @@
 
 Each built-in subcommand lives in ``models/cli/<name>.py`` and exposes ``register(subparsers)``,
 which adds its parser and sets ``func`` (called with the parsed namespace, returns an exit code).
-Packages outside ``models`` (the editor's ``edit``) add commands through the ``p2phd.commands``
-entry-point group, so ``models`` never imports them.
+Packages outside ``p2phd.models`` (the editor's ``edit``) add commands through the ``p2phd.commands``
+entry-point group, so ``p2phd.models`` never imports them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import importlib
 import sys
 from importlib.metadata import entry_points
 
-from ..errors import P2PHDError
+from p2phd.models.errors import P2PHDError
 
 BUILTIN = ("synthesize", "convert", "train", "encode", "bench")
 DEFAULT_COMMAND = "edit"  # plain ``p2phd`` opens the editor when it is installed
@@ -34,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in BUILTIN:
         try:
-            module = importlib.import_module(f"models.cli.{name}")
+            module = importlib.import_module(f"p2phd.models.cli.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"models.cli.{name}":
+            if exc.name != f"p2phd.models.cli.{name}":
                 raise
             continue
         module.register(sub)

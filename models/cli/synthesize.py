@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import InputMapError
-from ..synthesis import PRECISIONS
+from p2phd.models.errors import InputMapError
+from p2phd.models.synthesis import PRECISIONS
 
 
 def parse_style(text: str) -> tuple[int, int]:
@@ -81,18 +81,17 @@ def output_paths(labels: list[str], out: str) -> list[Path]:
 
 
 def run(args) -> int:
+    from p2phd.models.checkpoint.bundle import find_checkpoint, load_bundle
+    from p2phd.models.maps_io import read_instance, read_label, write_png_atomic
     from tqdm import tqdm
-
-    from ..bundle import find_checkpoint, load_bundle
-    from ..maps_io import read_instance, read_label, write_png_atomic
 
     if args.instance and len(args.instance) != len(args.label):
         raise InputMapError(f"{len(args.instance)} instance maps for {len(args.label)} label maps")
     for path in [*args.label, *(args.instance or [])]:
         if not Path(path).is_file():
             raise InputMapError(f"input not found: {path}")
-    from ..engine.engine import Engine
-    from ..engine.precision import select_precision
+    from p2phd.models.engine.engine import Engine
+    from p2phd.models.engine.precision import select_precision
 
     precision = select_precision(args.precision, args.device)
     # The fast engine (models/engine) does the inference; models.synthesis stays the fp32 reference.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..train.options import add_train_arguments
+from p2phd.models.train.options import add_train_arguments
 
 
 def register(subparsers) -> None:
@@ -21,10 +21,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train import ddp
-    from ..train.loop import fit
-    from ..train.options import apply_nvidia_compat
-    from ..train.trainer import Trainer
+    from p2phd.models.train import ddp
+    from p2phd.models.train.loop import fit
+    from p2phd.models.train.options import apply_nvidia_compat
+    from p2phd.models.train.trainer import Trainer
 
     apply_nvidia_compat(args)  # --gpu_ids picks the device before DDP starts
     ctx = ddp.setup(args.device)

@@ -1,6 +1,6 @@
 """Training data: paired label / instance / photo maps in pix2pixHD's or Cityscapes' layout."""
 
-from .datasets import PairedMapsDataset, find_triplets
-from .transforms import Preprocess
+from p2phd.models.data.datasets import PairedMapsDataset, find_triplets
+from p2phd.models.data.transforms import Preprocess
 
 __all__ = ["PairedMapsDataset", "Preprocess", "find_triplets"]

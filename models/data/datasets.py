@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from p2phd.models.data.transforms import Preprocess, image_to_tensor_array, jitter_colors
+from p2phd.models.errors import InputMapError
 from PIL import Image
-
-from ..errors import InputMapError
-from .transforms import Preprocess, image_to_tensor_array, jitter_colors
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from p2phd.models.labels import PALETTE
 from PIL import Image
-
-from ..labels import PALETTE
 
 
 def synthetic_scene(rng: np.random.Generator, width: int = 64, height: int = 32) -> tuple[np.ndarray, ...]:

@@ -1,6 +1,6 @@
 """Fast inference: the Qt-free :class:`Engine`, frozen requests/results and a latest-wins scheduler."""
 
-from .request import EngineRequest, EngineResult
-from .scheduler import LatestWinsScheduler, RunCancelledError
+from p2phd.models.engine.request import EngineRequest, EngineResult
+from p2phd.models.engine.scheduler import LatestWinsScheduler, RunCancelledError
 
 __all__ = ["RunCancelledError", "EngineRequest", "EngineResult", "LatestWinsScheduler"]

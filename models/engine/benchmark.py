@@ -11,14 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from ..bundle import Bundle, load_bundle
-from ..config import ARCHS
-from ..encoding import encode_input, feature_map
-from ..synthesis import tensor2im
-from .engine import Engine
-from .precision import select_precision
-from .request import EngineRequest
+from p2phd.models.checkpoint.bundle import Bundle, load_bundle
+from p2phd.models.config import ARCHS
+from p2phd.models.engine.engine import Engine
+from p2phd.models.engine.precision import select_precision
+from p2phd.models.engine.request import EngineRequest
+from p2phd.models.inputs.network_input import encode_input, feature_map
+from p2phd.models.synthesis import tensor2im
 
 CAR = 26
 

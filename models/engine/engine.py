@@ -14,17 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from ..bundle import Bundle, load_bundle
-from ..encoding import encode_input, feature_map, validate_maps
-from ..errors import InputMapError
-from ..generator import LocalEnhancer
-from ..synthesis import tensor2im
-from . import incremental
-from .norm import norm_mode, norms_in, replace_instance_norms
-from .precision import HardwareFacts, Precision, select_precision
-from .request import EngineRequest, EngineResult, Rect
-from .scheduler import RunCancelledError
+from p2phd.models.checkpoint.bundle import Bundle, load_bundle
+from p2phd.models.engine import incremental
+from p2phd.models.engine.norm import norm_mode, norms_in, replace_instance_norms
+from p2phd.models.engine.precision import HardwareFacts, Precision, select_precision
+from p2phd.models.engine.request import EngineRequest, EngineResult, Rect
+from p2phd.models.engine.scheduler import RunCancelledError
+from p2phd.models.errors import InputMapError
+from p2phd.models.inputs.network_input import encode_input, feature_map, validate_maps
+from p2phd.models.networks.generator import LocalEnhancer
+from p2phd.models.synthesis import tensor2im
 
 CACHE_DIR = Path(os.environ.get("P2PHD_CACHE", Path.home() / ".cache" / "p2phd"))
 BACKENDS = ("auto", "eager", "compile")
@@ -186,7 +185,7 @@ class Engine:
         """The request as the engine renders it: at native size when ``render_at_native`` is set."""
         if not self.render_at_native:
             return request
-        from .work_size import fit_request
+        from p2phd.models.engine.work_size import fit_request
 
         return fit_request(self.config, request)
 
@@ -243,9 +242,9 @@ class Engine:
     def synthesize(
         self, label: np.ndarray, inst: np.ndarray | None = None, styles=None, size: tuple[int, int] | None = None
     ) -> np.ndarray:
-        """Drop-in for :func:`models.synthesis.synthesize`: maps resized as it does, uint8 photo out."""
-        from ..maps_io import resize_nearest
-        from ..synthesis import output_size
+        """Drop-in for :func:`p2phd.models.synthesis.synthesize`: maps resized as it does, uint8 photo out."""
+        from p2phd.models.maps_io import resize_nearest
+        from p2phd.models.synthesis import output_size
 
         validate_maps(label, inst, self.config.label_nc)
         if styles and not self.config.instance_feat:
@@ -256,14 +255,14 @@ class Engine:
         return self.full_frame(EngineRequest(label, inst, styles=styles or {})).image
 
     def style_previews(self, request: EngineRequest, object_id: int, indices=None):
-        """See :func:`models.engine.previews.style_previews`."""
-        from .previews import style_previews
+        """See :func:`p2phd.models.engine.previews.style_previews`."""
+        from p2phd.models.engine.previews import style_previews
 
         return style_previews(self, self.fit(request), object_id, indices)
 
     def encode_appearance(self, photo: np.ndarray, label: np.ndarray, instance: np.ndarray | None = None):
-        """See :func:`models.engine.previews.encode_appearance`."""
-        from .previews import encode_appearance
+        """See :func:`p2phd.models.engine.previews.encode_appearance`."""
+        from p2phd.models.engine.previews import encode_appearance
 
         return encode_appearance(self, photo, label, instance)
 

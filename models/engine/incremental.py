@@ -13,9 +13,8 @@ from __future__ import annotations
 import math
 
 import torch
+from p2phd.models.engine.request import Rect
 from torch import nn
-
-from .request import Rect
 
 ALIGN = 2  # the enhancer's one stride-2 conv: crops start on even pixels so its grid matches the frame's
 

@@ -11,13 +11,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-
-from ..errors import CheckpointError, InputMapError
-from ..labels import class_of
-from ..synthesis import tensor2im
-from . import incremental
-from .norm import norm_mode
-from .request import EngineRequest, Rect
+from p2phd.models.engine import incremental
+from p2phd.models.engine.norm import norm_mode
+from p2phd.models.engine.request import EngineRequest, Rect
+from p2phd.models.errors import CheckpointError, InputMapError
+from p2phd.models.labels import class_of
+from p2phd.models.synthesis import tensor2im
 
 GLOBAL_CONTEXT = 64  # pixels of context around the object for a global-only generator
 

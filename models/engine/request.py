@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
-
-from ..errors import InputMapError
+from p2phd.models.errors import InputMapError
 
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), in pixels of the label map
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from .request import EngineRequest, EngineResult
+from p2phd.models.engine.request import EngineRequest, EngineResult
 
 ResultCallback = Callable[[EngineResult], None]
 ErrorCallback = Callable[[EngineRequest, BaseException], None]

@@ -11,9 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from ..config import ModelConfig
-from .request import EngineRequest, Rect
+from p2phd.models.config import ModelConfig
+from p2phd.models.engine.request import EngineRequest, Rect
 
 
 def work_size(config: ModelConfig, size: tuple[int, int]) -> tuple[int, int]:

@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 
 import torch
+from p2phd.models.errors import CheckpointError
 from torch import nn
-
-from ..errors import CheckpointError
 
 
 def checkpoint_dir(run_dir: Path) -> Path:

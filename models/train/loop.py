@@ -7,14 +7,13 @@ import json
 import time
 
 import torch
+from p2phd.models.data import PairedMapsDataset
+from p2phd.models.train.ddp import EpochSampler
+from p2phd.models.train.options import preprocess
+from p2phd.models.train.report import sample_row, write_report
+from p2phd.models.train.schedule import global_frozen
+from p2phd.models.train.trainer import Trainer
 from tqdm import tqdm
-
-from ..data import PairedMapsDataset
-from .ddp import EpochSampler
-from .options import preprocess
-from .report import sample_row, write_report
-from .schedule import global_frozen
-from .trainer import Trainer
 
 
 def build_loader(trainer: Trainer) -> tuple[torch.utils.data.DataLoader, EpochSampler]:

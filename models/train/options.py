@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from ..config import ModelConfig
-from ..data import Preprocess
-from ..data.transforms import RESIZE_OR_CROP
+from p2phd.models.config import ModelConfig
+from p2phd.models.data import Preprocess
+from p2phd.models.data.transforms import RESIZE_OR_CROP
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from p2phd.models.labels import PALETTE
 from PIL import Image, ImageDraw
-
-from ..labels import PALETTE
 
 PLOT_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
 

@@ -8,17 +8,16 @@ import time
 from pathlib import Path
 
 import torch
+from p2phd.models.checkpoint.bundle import save_bundle
+from p2phd.models.inputs.network_input import get_edges, one_hot
+from p2phd.models.networks.discriminator import MultiscaleDiscriminator
+from p2phd.models.networks.losses import FeatureMatchingLoss, GANLoss
+from p2phd.models.train import checkpoints as ckpt
+from p2phd.models.train.ddp import Distributed
+from p2phd.models.train.image_pool import ImagePool
+from p2phd.models.train.options import model_config, validate
+from p2phd.models.train.schedule import global_frozen, lr_for_epoch, trainable_generator_prefix
 from torch import nn
-
-from ..bundle import save_bundle
-from ..discriminator import MultiscaleDiscriminator
-from ..encoding import get_edges, one_hot
-from ..losses import FeatureMatchingLoss, GANLoss
-from . import checkpoints as ckpt
-from .ddp import Distributed
-from .image_pool import ImagePool
-from .options import model_config, validate
-from .schedule import global_frozen, lr_for_epoch, trainable_generator_prefix
 
 
 def init_weights(m: nn.Module) -> None:
@@ -71,7 +70,7 @@ class Trainer:
         self.feat_loss = FeatureMatchingLoss(opt.n_layers_D, opt.num_D, opt.lambda_feat)
         self.vgg_loss = None
         if not opt.no_vgg_loss:
-            from ..vgg import VGGLoss
+            from p2phd.models.networks.vgg import VGGLoss
 
             self.vgg_loss = VGGLoss(opt.vgg_weights).to(self.device)
         self.pool = ImagePool(opt.pool_size, seed=opt.seed + self.ctx.rank)

@@ -9,8 +9,7 @@ import statistics
 import time
 
 import numpy as np
-
-from editor.template import new_from_template
+from p2phd.editor.template import new_from_template
 
 DABS = 200
 RADIUS = 24

@@ -21,14 +21,13 @@ import torch
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from p2phd.editor.qt.object_panel import ObjectPanel  # noqa: E402
+from p2phd.editor.template import new_from_template  # noqa: E402
+from p2phd.models.checkpoint.bundle import save_bundle  # noqa: E402
+from p2phd.models.config import ModelConfig  # noqa: E402
+from p2phd.models.engine.engine import Engine  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from editor.qt.object_panel import ObjectPanel  # noqa: E402
-from editor.template import new_from_template  # noqa: E402
-from models.bundle import save_bundle  # noqa: E402
-from models.config import ModelConfig  # noqa: E402
-from models.engine.engine import Engine  # noqa: E402
 
 CAR = 26
 

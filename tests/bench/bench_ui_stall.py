@@ -19,17 +19,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from p2phd.editor.qt.files import Prompts  # noqa: E402
+from p2phd.editor.qt.main_window import MainWindow  # noqa: E402
+from p2phd.editor.template import new_from_template  # noqa: E402
+from p2phd.models.checkpoint.bundle import Bundle, load_bundle  # noqa: E402
+from p2phd.models.config import ARCHS  # noqa: E402
+from p2phd.models.engine.engine import Engine  # noqa: E402
+from p2phd.models.engine.precision import select_precision  # noqa: E402
 from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from editor.qt.files import Prompts  # noqa: E402
-from editor.qt.main_window import MainWindow  # noqa: E402
-from editor.template import new_from_template  # noqa: E402
-from models.bundle import Bundle, load_bundle  # noqa: E402
-from models.config import ARCHS  # noqa: E402
-from models.engine.engine import Engine  # noqa: E402
-from models.engine.precision import select_precision  # noqa: E402
 
 MOVE_MS = 16
 

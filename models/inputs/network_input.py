@@ -6,11 +6,10 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
-
-from .config import ModelConfig
-from .errors import InputMapError
-from .labels import class_of
-from .styles import default_cluster
+from p2phd.models.config import ModelConfig
+from p2phd.models.errors import InputMapError
+from p2phd.models.inputs.default_styles import default_cluster
+from p2phd.models.labels import class_of
 
 Style = int | np.ndarray  # a cluster index or an explicit feat_num vector
 

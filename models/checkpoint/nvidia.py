@@ -12,12 +12,11 @@ import re
 from pathlib import Path
 
 import torch
-
-from .bundle import Bundle, check_state_dict
-from .config import ModelConfig
-from .errors import CheckpointError
-from .labels import LABEL_NC
-from .safe_pickle import load_feature_clusters
+from p2phd.models.checkpoint.bundle import Bundle, check_state_dict
+from p2phd.models.checkpoint.safe_pickle import load_feature_clusters
+from p2phd.models.config import ModelConfig
+from p2phd.models.errors import CheckpointError
+from p2phd.models.labels import LABEL_NC
 
 _BLOCK = re.compile(r"^(\d+)\.conv_block\.")
 _INDEX = re.compile(r"^(\d+)\.weight$")

@@ -1,6 +1,6 @@
 """Inference bundles: a directory with ``config.json``, ``G.safetensors``, optional
 ``E.safetensors``, ``clusters.npz`` (one array per class, never pickled) and an optional object
-library (see :mod:`models.library`). :func:`load_bundle` also accepts an NVIDIA checkpoint directory.
+library (see :mod:`p2phd.models.features.library`). :func:`load_bundle` also accepts an NVIDIA checkpoint directory.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from p2phd.models.config import ModelConfig
+from p2phd.models.errors import CheckpointError
 from torch import nn
 
-from .config import ModelConfig
-from .errors import CheckpointError
-
 ENV_VAR = "P2PHD_CHECKPOINT"
-REPO_DEMO = Path(__file__).resolve().parent.parent / "checkpoints" / "demo"
 
 
 @dataclass
@@ -38,15 +36,17 @@ class Bundle:
 
 
 def find_checkpoint(explicit: str | os.PathLike | None = None) -> Path:
-    """Explicit path, then ``$P2PHD_CHECKPOINT``, then the repository's ``checkpoints/demo``."""
+    """Explicit path, then ``$P2PHD_CHECKPOINT``, then the demo bundle installed with the package."""
     for candidate, origin in ((explicit, "given"), (os.environ.get(ENV_VAR), f"${ENV_VAR}")):
         if candidate:
             path = Path(candidate)
             if not path.exists():
                 raise CheckpointError(f"checkpoint {origin} does not exist: {path}")
             return path
-    if (REPO_DEMO / "config.json").is_file():
-        return REPO_DEMO
+    from p2phd.checkpoints import DEMO  # installed with the package (wheel) or the source tree (editable)
+
+    if (DEMO / "config.json").is_file():
+        return DEMO
     raise CheckpointError(f"no checkpoint given: pass --checkpoint DIR or set ${ENV_VAR}")
 
 
@@ -152,7 +152,7 @@ def load_bundle(path: str | Path, device: str | torch.device = "cpu") -> Bundle:
     if not path.exists():
         raise CheckpointError(f"checkpoint not found: {path}")
     if is_nvidia_dir(path):
-        from .nvidia_checkpoint import load_nvidia_dir
+        from p2phd.models.checkpoint.nvidia import load_nvidia_dir
 
         bundle = load_nvidia_dir(path)
     else:

@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from .errors import CheckpointError
+from p2phd.models.errors import CheckpointError
 
 NPZ_NAME = "library.npz"
 JSON_NAME = "library.json"

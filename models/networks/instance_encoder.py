@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
+from p2phd.models.networks.generator import GlobalGenerator
 from torch import nn
-
-from .generator import GlobalGenerator
 
 
 def instance_average(features: torch.Tensor, inst: torch.Tensor) -> torch.Tensor:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.lib import format as npy_format
-
-from .errors import CheckpointError
+from p2phd.models.errors import CheckpointError
 
 _core = getattr(np, "_core", None) or np.core  # numpy 2 renamed numpy.core to numpy._core
 _MULTIARRAY = _core.multiarray

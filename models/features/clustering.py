@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from p2phd.models.features.library import LibraryEntry
+from p2phd.models.labels import THING_IDS
 from tqdm import tqdm
-
-from .labels import THING_IDS
-from .library import LibraryEntry
 
 BLOCK_NUM = 32  # NVIDIA: an instance counts when it covers > 0.5 / 32 of the image
 
