@@ -1,7 +1,8 @@
 """The style table: object id -> cluster index or explicit feature vector.
 
-Objects without an entry get NVIDIA's default cluster (:func:`p2phd.models.inputs.default_styles.default_cluster`) when the
-model is applied. Every change is reported to a listener (the document), which makes it undoable.
+Objects without an entry get NVIDIA's default cluster
+(:func:`p2phd.models.inputs.default_styles.default_cluster`) when the model is applied.
+Every change is reported to a listener (the document), which makes it undoable.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class StyleTable:
         return default_cluster(object_id, k) if style is None else style
 
     def as_mapping(self) -> dict[int, Style]:
-        """``{object_id: int | np.ndarray}``, the format :func:`p2phd.models.inputs.network_input.feature_map` accepts."""
+        """``{object_id: int | np.ndarray}``, as :func:`p2phd.models.inputs.network_input.feature_map` takes it."""
         return {oid: (s.copy() if isinstance(s, np.ndarray) else s) for oid, s in self._entries.items()}
 
     # -- editing (each call reports one change to the listener) ---------------------------------
