@@ -73,3 +73,41 @@ def test_label_ids_beyond_label_nc_are_rejected(root):
     ds = PairedMapsDataset(root, Preprocess("none", 64, 64, flip=False), label_nc=20)
     with pytest.raises(InputMapError, match="label_nc"):
         ds[0]
+
+
+def test_scale_jitter_varies_the_scale_and_never_pads_with_void(root):
+    """--scale_jitter: crops of one frame at many scales, always full crops of real pixels."""
+    prep = Preprocess("scale_width_and_crop", 64, 16, flip=False, scale_jitter=(0.5, 2.0))
+    ds = PairedMapsDataset(root, prep, seed=0)
+    scales, labels = set(), set()
+    for epoch in range(12):
+        ds.set_epoch(epoch)
+        params = prep.random_params((64, 32), __import__("random").Random(f"0/{epoch}/0"))
+        scales.add(round(params["scale"], 3))
+        item = ds[0]
+        assert item["label"].shape == (1, 16, 16) and item["image"].shape == (3, 16, 16)
+        assert 0 not in set(np.unique(item["label"].numpy()))  # no "unlabeled" padding from cropping off the frame
+        labels.add(tuple(np.unique(item["label"].numpy())))
+    assert len(scales) > 6 and min(scales) >= 16 / 32  # never below the crop (the frame is 64x32)
+    assert len(labels) > 1
+
+
+def test_color_jitter_changes_only_the_photo(root):
+    plain = PairedMapsDataset(root, Preprocess("scale_width", 32, 32, flip=False), seed=0)
+    jittered = PairedMapsDataset(root, Preprocess("scale_width", 32, 32, flip=False, color_jitter=0.3), seed=0)
+    a, b = plain[0], jittered[0]
+    assert (a["label"] == b["label"]).all() and (a["inst"] == b["inst"]).all()
+    assert float((a["image"] - b["image"]).abs().mean()) > 0.01
+
+
+def test_native_size_is_the_whole_frame_when_training_on_crops(root):
+    ds = PairedMapsDataset(root, Preprocess("scale_width_and_crop", 32, 16, scale_jitter=(0.8, 1.2)))
+    assert ds.native_size() == (32, 16)
+    assert ds[0]["label"].shape[-2:] == (16, 16)
+
+
+def test_jitter_options_are_validated():
+    with pytest.raises(ValueError, match="scale_jitter"):
+        Preprocess(scale_jitter=(2.0, 1.0))
+    with pytest.raises(ValueError, match="color_jitter"):
+        Preprocess(color_jitter=1.5)

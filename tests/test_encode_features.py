@@ -44,6 +44,16 @@ def test_kmeans_per_class_respects_the_small_instance_filter():
     assert cluster_features(feats, n_clusters=10)[26].shape == (10, 3)  # k = min(n, n_clusters)
 
 
+def test_classes_with_only_small_instances_still_get_styles():
+    from p2phd.models.features.clustering import InstanceFeature
+
+    people = [InstanceFeature(24000 + i, 24, np.full(3, float(i), np.float32), 0.1) for i in range(3)]
+    specks = [InstanceFeature(25000, 25, np.ones(3, np.float32), 0.001)]  # below even the small-instance floor
+    centres = cluster_features(people + specks, n_clusters=10)
+    assert centres[24].shape == (3, 3)  # k = min(10, instances)
+    assert 25 not in centres
+
+
 def test_tiny_run_then_encode_then_synthesize(tmp_path):
     """The issue's "done means": NVIDIA-style flags, encode, and a bundle that renders."""
     data = write_synthetic_dataset(tmp_path / "data", n=3, width=64, height=32)

@@ -136,6 +136,10 @@ class PairedMapsDataset(torch.utils.data.Dataset):
             self.cache[path] = _open(path)
         return self.cache[path]
 
+    def native_size(self) -> tuple[int, int]:
+        """The model's native (width, height): the first frame after the resize step (see Preprocess)."""
+        return self.preprocess.native_size(self._read(self.triplets[0].label).size)
+
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 

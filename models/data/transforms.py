@@ -46,6 +46,19 @@ class Preprocess:
     def jitters_scale(self) -> bool:
         return self.scale_jitter != (1.0, 1.0)
 
+    def native_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """(width, height) of a whole frame of ``size`` after the resize step, without jitter or crop:
+        the resolution the trained model is meant to render (crops only show it a part at a time)."""
+        w, h = size
+        if "resize" in self.resize_or_crop:
+            return self.loadSize, self.loadSize
+        if "scale_width" in self.resize_or_crop:
+            return self.loadSize, int(self.loadSize * h / w)
+        if self.resize_or_crop == "none":
+            base = self.size_multiple
+            return int(round(w / base) * base), int(round(h / base) * base)
+        return w, h
+
     def random_params(self, size: tuple[int, int], rng: random.Random) -> dict:
         """NVIDIA's ``get_params`` (crop position and flip), plus the jitter draws; once per sample."""
         w, h = size

@@ -52,17 +52,25 @@ def instance_features(feat_map: np.ndarray, inst: np.ndarray) -> list[InstanceFe
     return out
 
 
-def cluster_features(features: list[InstanceFeature], n_clusters: int, min_ratio: float = 0.5) -> dict[int, np.ndarray]:
+def cluster_features(
+    features: list[InstanceFeature], n_clusters: int, min_ratio: float = 0.5, small_min_ratio: float = 0.02
+) -> dict[int, np.ndarray]:
     """Per class: ``KMeans(n_clusters=min(n, n_clusters), random_state=0)`` on the features of
-    instances larger than NVIDIA's threshold. Classes without such instances get no clusters."""
+    instances larger than NVIDIA's threshold (``min_ratio``). A class none of whose instances passes
+    it (people, riders, bicycles in a small data set) uses its instances above ``small_min_ratio``
+    instead, so every class in the data gets styles; NVIDIA's rule would give it none."""
     from sklearn.cluster import KMeans
 
     if n_clusters <= 0:
         raise ValueError("--n_clusters must be positive")
-    by_class: dict[int, list[np.ndarray]] = {}
+    large: dict[int, list[np.ndarray]] = {}
+    small: dict[int, list[np.ndarray]] = {}
     for f in features:
         if f.size_ratio > min_ratio:
-            by_class.setdefault(f.label, []).append(f.feature)
+            large.setdefault(f.label, []).append(f.feature)
+        elif f.size_ratio > small_min_ratio:
+            small.setdefault(f.label, []).append(f.feature)
+    by_class = {label: large.get(label) or small[label] for label in set(large) | set(small)}
     centres = {}
     for label in sorted(by_class):
         data = np.stack(by_class[label]).astype(np.float64)

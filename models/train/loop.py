@@ -56,6 +56,7 @@ def fit(trainer: Trainer, progress: bool = True) -> dict[str, float]:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "options.json").write_text(json.dumps(vars(opt), indent=2, sort_keys=True, default=str) + "\n")
     last: dict[str, float] = {}
+    trainer.native_size = loader.dataset.native_size()  # whole frames, also when training on crops
     images_per_step = opt.batchSize * ctx.world_size
     start = time.time()
     for epoch in range(trainer.epoch, opt.niter + opt.niter_decay + 1):
@@ -79,7 +80,6 @@ def fit(trainer: Trainer, progress: bool = True) -> dict[str, float]:
             trainer.total_steps += images_per_step
             trainer.epoch_iter += 1
             last = losses
-            trainer.native_size = (batch["label"].shape[-1], batch["label"].shape[-2])
             bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
             if not ctx.is_main:
                 continue
