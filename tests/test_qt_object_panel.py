@@ -167,7 +167,7 @@ def test_appearance_from_photo_sets_vectors_of_shared_objects(qtbot, panel, docu
     panel.photo_picker = lambda parent: (str(tmp_path / "missing.png"), *picked[1:])
     with qtbot.waitSignal(panel.sig_message, check_params_cb=lambda m: "failed" in m, timeout=30000):
         click(qtbot, panel.photo_button)
-    assert "cannot read the photo" in panel.message.text()
+    assert "missing.png does not exist" in panel.message.text()
 
 
 def test_close_unsubscribes(qtbot, panel, document):
