@@ -31,40 +31,32 @@ def leftovers(folder) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
-def test_pair_write_failing_on_the_second_file_keeps_the_old_pair(tmp_path, monkeypatch):
+def failing_call(real, n: int, message: str = "disk full"):
+    """``real``, except that its ``n``-th call raises OSError (a disk filling up mid-save)."""
+    calls = []
+
+    def wrapper(*args):
+        calls.append(args)
+        if len(calls) == n:
+            raise OSError(message)
+        return real(*args)
+
+    return wrapper
+
+
+@pytest.mark.parametrize("step", ["second file", "second rename"])
+def test_pair_write_failing_half_way_keeps_the_old_pair(tmp_path, monkeypatch, step):
+    """Issue 13: "Save maps" failing between the two files left a new label map beside the old instance map."""
     _, label, inst = pair(tmp_path, fill=7)
     before = (label.read_bytes(), inst.read_bytes())
-    real, calls = atomic._write_temp, []
-
-    def second_fails(target, content):
-        calls.append(target)
-        if len(calls) == 2:
-            raise OSError("disk full")
-        return real(target, content)
-
-    monkeypatch.setattr(atomic, "_write_temp", second_fails)
+    if step == "second file":
+        monkeypatch.setattr(atomic, "_write_temp", failing_call(atomic._write_temp, 2))
+    else:  # both written; the first renamed over its target, then the second rename fails: rolled back
+        monkeypatch.setattr(os, "replace", failing_call(os.replace, 2))
     with pytest.raises(OSError, match="disk full"):
         Document(32, 16, fill=23).save(label, inst)
     assert (label.read_bytes(), inst.read_bytes()) == before
     assert Document.open(label, inst).label.max() == 7  # the previous pair still opens
-    assert leftovers(tmp_path) == []
-
-
-def test_pair_write_failing_on_the_second_rename_rolls_the_first_back(tmp_path, monkeypatch):
-    _, label, inst = pair(tmp_path, fill=7)
-    before = (label.read_bytes(), inst.read_bytes())
-    real, calls = os.replace, []
-
-    def second_fails(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:
-            raise OSError("disk full")
-        return real(src, dst)
-
-    monkeypatch.setattr(os, "replace", second_fails)
-    with pytest.raises(OSError, match="disk full"):
-        Document(32, 16, fill=23).save(label, inst)
-    assert (label.read_bytes(), inst.read_bytes()) == before
     assert leftovers(tmp_path) == []
     monkeypatch.undo()
     Document(32, 16, fill=23).save(label, inst)  # and a later save succeeds
@@ -183,15 +175,8 @@ def test_failed_encode_keeps_the_bundles_clusters_and_library(tmp_path, monkeypa
     before = {p.name: p.read_bytes() for p in bundle.iterdir()}
     assert {"clusters.npz", "library.npz", "library.json"} <= set(before)
 
-    real, calls = atomic._write_temp, []
-
-    def last_fails(target, content):  # the library's second file: disk full
-        calls.append(target)
-        if len(calls) == 3:
-            raise OSError("No space left on device")
-        return real(target, content)
-
-    monkeypatch.setattr(atomic, "_write_temp", last_fails)
+    # clusters.npz and library.npz are written, library.json finds the disk full
+    monkeypatch.setattr(atomic, "_write_temp", failing_call(atomic._write_temp, 3, "No space left on device"))
     monkeypatch.setattr(ObjectLibrary, "files", lambda self: {"library.npz": b"new", "library.json": b"new"})
     assert main([*argv, "--n_clusters", "1"]) == 2
     assert "No space left on device" in capsys.readouterr().err
