@@ -20,6 +20,7 @@ from p2phd.editor.styles import Style, StyleTable
 from p2phd.editor.validate import check_maps, raise_on_errors
 from p2phd.models.mapfiles import reading, writing
 from p2phd.models.mapfiles.atomic import PathLike
+from p2phd.models.mapfiles.limits import MAX_SIDE
 
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 2048, 1024
 
@@ -38,8 +39,8 @@ class Document:
         fill: int = 0,
         history_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
-        if not (0 < int(width) <= 16384 and 0 < int(height) <= 16384):
-            raise DocumentError(f"a document is 1..16384 pixels on each side, got {width}x{height}")
+        if not (0 < int(width) <= MAX_SIDE and 0 < int(height) <= MAX_SIDE):
+            raise DocumentError(f"a document is 1..{MAX_SIDE} pixels on each side, got {width}x{height}")
         label = np.full((int(height), int(width)), objects.check_label_id(fill), np.uint8)
         self._subscribers = Subscribers()
         self.history = History(history_bytes)
