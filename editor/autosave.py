@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from p2phd.editor.events import ChangeEvent
-from p2phd.editor.io import PathLike, atomic_write
 from p2phd.editor.project import SUFFIX, project_bytes
 from p2phd.editor.styles import StyleTable
+from p2phd.models.mapfiles.atomic import PathLike, atomic_write
 
 if TYPE_CHECKING:
     from p2phd.editor.document import Document

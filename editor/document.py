@@ -10,16 +10,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
-from p2phd.editor import io as map_io
 from p2phd.editor import object_ops, objects, paint
-from p2phd.editor.errors import DocumentError
+from p2phd.editor.errors import DocumentError, as_document_errors
 from p2phd.editor.events import ChangeEvent, Subscribers
 from p2phd.editor.geometry import EMPTY, Rect
 from p2phd.editor.history import DEFAULT_MAX_BYTES, History, HistoryItem, Transaction
-from p2phd.editor.io import PathLike
 from p2phd.editor.paint import Stroke
 from p2phd.editor.styles import Style, StyleTable
 from p2phd.editor.validate import check_maps, raise_on_errors
+from p2phd.models.mapfiles import reading, writing
+from p2phd.models.mapfiles.atomic import PathLike
+from p2phd.models.mapfiles.limits import MAX_SIDE
 
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 2048, 1024
 
@@ -38,8 +39,8 @@ class Document:
         fill: int = 0,
         history_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
-        if not (0 < int(width) <= 16384 and 0 < int(height) <= 16384):
-            raise DocumentError(f"a document is 1..16384 pixels on each side, got {width}x{height}")
+        if not (0 < int(width) <= MAX_SIDE and 0 < int(height) <= MAX_SIDE):
+            raise DocumentError(f"a document is 1..{MAX_SIDE} pixels on each side, got {width}x{height}")
         label = np.full((int(height), int(width)), objects.check_label_id(fill), np.uint8)
         self._subscribers = Subscribers()
         self.history = History(history_bytes)
@@ -79,19 +80,18 @@ class Document:
 
         Without an instance map every pixel's object is its class id (NVIDIA's behaviour).
         """
-        label = map_io.read_label(label_png)
-        inst = None if instance_png is None else map_io.read_instance(instance_png)
+        with as_document_errors():
+            label = reading.read_label(label_png)
+            inst = None if instance_png is None else reading.read_instance(instance_png)
         return cls.from_arrays(label, inst, source=str(label_png))
 
     def save(self, label_png: PathLike, instance_png: PathLike | None = None) -> None:
-        """Write Cityscapes maps (8-bit ids, 16-bit instances), each atomically."""
-        map_io.write_label(label_png, self._label)
-        if instance_png is not None:
-            map_io.write_instance(instance_png, self._inst)
+        """Write Cityscapes maps (8-bit ids, 16-bit instances) as one atomic set."""
+        writing.write_maps(label_png, self._label, instance_png, self._inst)
         self._saved_revision = self.revision
 
     def save_color(self, path: PathLike) -> None:
-        map_io.write_color(path, self._label)
+        writing.write_color(path, self._label)
 
     @classmethod
     def open_project(cls, path: PathLike) -> Document:

@@ -18,12 +18,14 @@ import json
 import zipfile
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
-from p2phd.editor.errors import DocumentError
-from p2phd.editor.io import PathLike, atomic_write, encode_png, read_instance, read_label
+from p2phd.editor.errors import DocumentError, as_document_errors
 from p2phd.editor.styles import StyleTable
 from p2phd.models.labels import colorize
+from p2phd.models.mapfiles.atomic import PathLike, atomic_write
+from p2phd.models.mapfiles.reading import read_instance, read_label
+from p2phd.models.mapfiles.resize import resize_nearest
+from p2phd.models.mapfiles.writing import encode_png, instance_png, label_png
 
 if TYPE_CHECKING:
     from p2phd.editor.document import Document
@@ -40,7 +42,7 @@ def thumbnail(label: np.ndarray, width: int = THUMBNAIL_WIDTH) -> np.ndarray:
     h, w = label.shape
     scale = min(1.0, width / w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return colorize(cv2.resize(label, size, interpolation=cv2.INTER_NEAREST))
+    return colorize(resize_nearest(label, size))
 
 
 def project_bytes(
@@ -58,9 +60,9 @@ def project_bytes(
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("meta.json", json.dumps(meta, indent=1), compress_type=zipfile.ZIP_DEFLATED)
         zf.writestr("styles.json", json.dumps(styles.to_json()), compress_type=zipfile.ZIP_DEFLATED)
-        zf.writestr("label.png", encode_png(label))  # PNG is compressed already: stored
-        zf.writestr("instance.png", encode_png(inst.astype(np.uint16)))
-        zf.writestr("thumbnail.png", encode_png(np.ascontiguousarray(thumbnail(label)[..., ::-1])))
+        zf.writestr("label.png", label_png(label))  # PNG is compressed already: stored
+        zf.writestr("instance.png", instance_png(inst))
+        zf.writestr("thumbnail.png", encode_png(thumbnail(label)))
     return buf.getvalue()
 
 
@@ -80,8 +82,9 @@ def load_project(path: PathLike) -> Document:
 
     with _open_zip(path) as zf:
         meta = _meta(zf, path)
-        label = read_label(zf.read("label.png"))
-        inst = read_instance(zf.read("instance.png"))
+        with as_document_errors():
+            label = read_label(zf.read("label.png"))
+            inst = read_instance(zf.read("instance.png"))
         try:
             styles = StyleTable.from_json(json.loads(zf.read("styles.json")))
         except json.JSONDecodeError as exc:

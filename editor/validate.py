@@ -7,9 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from p2phd.editor.errors import DocumentError
 from p2phd.models.labels import BY_ID, LABEL_NC, THING_IDS
+from p2phd.models.mapfiles.limits import MAX_INSTANCE_VALUE, MAX_SIDE
 
-MAX_SIDE = 16384
-MAX_INSTANCE_VALUE = 65535  # *_instanceIds.png is 16-bit
 _THING_LUT = np.zeros(256, bool)
 _THING_LUT[list(THING_IDS)] = True
 

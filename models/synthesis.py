@@ -1,4 +1,4 @@
-"""The fp32 reference inference path: maps in, uint8 photo out, exactly as NVIDIA computes it.
+"""The fp32 reference inference path: maps in, uint8 photo out, as NVIDIA computes it (rounded to 8 bits).
 
 :func:`synthesize` is what ``p2phd synthesize`` calls for every input; a faster engine can take its
 place without touching the CLI.
@@ -14,7 +14,9 @@ import torch
 from p2phd.models.checkpoint.bundle import Bundle
 from p2phd.models.errors import InputMapError
 from p2phd.models.inputs.network_input import Style, encode_input, feature_map, validate_maps
-from p2phd.models.maps_io import nvidia_test_size, resize_nearest
+from p2phd.models.mapfiles.resize import resize_nearest
+from p2phd.models.mapfiles.sizing import render_size
+from p2phd.models.mapfiles.to_image import to_uint8_image
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -25,28 +27,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda was asked for, but no CUDA GPU is available")
     return torch.device(name)
-
-
-def output_size(bundle: Bundle, label: np.ndarray, size: tuple[int, int] | None = None) -> tuple[int, int]:
-    """(w, h): ``size``, else the bundle's native size, else the map's size rounded as NVIDIA does."""
-    cfg = bundle.config
-    base = cfg.size_multiple
-    if size is None and cfg.native_width and cfg.native_height:
-        size = (cfg.native_width, cfg.native_height)
-    if size is None:
-        return nvidia_test_size(label.shape[1], label.shape[0], base)
-    w, h = size
-    if w <= 0 or h <= 0 or w % base or h % base:
-        raise InputMapError(f"size {w}x{h}: this model needs width and height that are positive multiples of {base}")
-    return w, h
-
-
-def tensor2im(image: torch.Tensor) -> np.ndarray:
-    """NVIDIA's ``util.tensor2im``: C x H x W in [-1, 1] -> H x W x 3 uint8 (float math, then cast)."""
-    image_numpy = image.detach().cpu().float().numpy()
-    image_numpy = (np.transpose(image_numpy, (1, 2, 0)) + 1) / 2.0 * 255.0
-    image_numpy = np.clip(image_numpy, 0, 255)
-    return image_numpy.astype(np.uint8)
 
 
 def _autocast(device: torch.device, precision: str):
@@ -68,14 +48,15 @@ def synthesize(
 ) -> np.ndarray:
     """One label map (uint8 H x W ids) and optional instance map -> uint8 H' x W' x 3 photo.
 
-    Maps are resized (nearest) to :func:`output_size`; without ``inst`` the label map serves as
+    Maps are resized (nearest) to :func:`p2phd.models.mapfiles.sizing.render_size` (``size``, else
+    the one sizing rule); without ``inst`` the label map serves as
     the instance map; instance-feature models get NVIDIA's default cluster per object unless
     ``styles`` names one. ``bundle``'s networks must already be on ``device``.
     """
     cfg = bundle.config
     device = torch.device(device)
     validate_maps(label, inst, cfg.label_nc)
-    w, h = output_size(bundle, label, size)
+    w, h = render_size(cfg, (label.shape[1], label.shape[0]), size)
     label = resize_nearest(label, (w, h))
     inst = resize_nearest(inst, (w, h)) if inst is not None else None
     feat = None
@@ -87,4 +68,4 @@ def synthesize(
     net_input = encode_input(cfg, label, inst, feat, device=device)
     with torch.inference_mode(), _autocast(device, precision):
         fake = bundle.G(net_input)
-    return tensor2im(fake[0])
+    return to_uint8_image(fake[0])

@@ -7,8 +7,9 @@ from p2phd.models.config import ModelConfig
 from p2phd.models.engine.engine import Engine
 from p2phd.models.engine.precision import select_precision
 from p2phd.models.engine.request import EngineRequest
-from p2phd.models.engine.work_size import fit_request, work_size
-from p2phd.models.maps_io import resize_nearest
+from p2phd.models.engine.work_size import fit_request
+from p2phd.models.mapfiles.resize import resize_nearest
+from p2phd.models.mapfiles.sizing import work_size
 
 CFG = ModelConfig(
     netG="local", ngf=4, n_downsample_global=1, n_blocks_global=1, n_blocks_local=1, native_width=64, native_height=32

@@ -6,7 +6,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from p2phd.editor import io as map_io
 from p2phd.editor import project
 from p2phd.editor.document import Document
 from p2phd.editor.errors import DocumentError
@@ -125,11 +124,6 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         Document(64, 32, fill=23).save(path)
     assert path.read_bytes() == old
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]  # no temp file left behind
-
-
-def test_instance_ids_must_fit_16_bits(tmp_path):
-    with pytest.raises(DocumentError):
-        map_io.write_instance(tmp_path / "i.png", np.full((2, 2), 70000, np.int32))
 
 
 @pytest.mark.integration

@@ -9,13 +9,13 @@ import torch
 
 pytest.importorskip("pytestqt")
 
-from p2phd.editor import io as map_io  # noqa: E402
 from p2phd.editor.document import Document  # noqa: E402
 from p2phd.editor.qt import object_panel  # noqa: E402
 from p2phd.editor.qt.object_panel import ObjectPanel  # noqa: E402
 from p2phd.models.checkpoint.bundle import save_bundle  # noqa: E402
 from p2phd.models.config import ModelConfig  # noqa: E402
 from p2phd.models.engine.engine import Engine  # noqa: E402
+from p2phd.models.mapfiles.writing import write_maps  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 
@@ -153,8 +153,7 @@ def test_appearance_from_photo_sets_vectors_of_shared_objects(qtbot, panel, docu
     inst[75:105, 150:210] = ROAD  # the photo has car A but not car B
     label[75:105, 150:210] = ROAD
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (128, 256, 3), np.uint8)).save(tmp_path / "photo.png")
-    map_io.write_label(tmp_path / "label.png", label)
-    map_io.write_instance(tmp_path / "inst.png", inst)
+    write_maps(tmp_path / "label.png", label, tmp_path / "inst.png", inst)
     picked = (str(tmp_path / "photo.png"), str(tmp_path / "label.png"), str(tmp_path / "inst.png"))
     panel.photo_picker = lambda parent: picked
     panel.set_engine(engine)
@@ -168,7 +167,7 @@ def test_appearance_from_photo_sets_vectors_of_shared_objects(qtbot, panel, docu
     panel.photo_picker = lambda parent: (str(tmp_path / "missing.png"), *picked[1:])
     with qtbot.waitSignal(panel.sig_message, check_params_cb=lambda m: "failed" in m, timeout=30000):
         click(qtbot, panel.photo_button)
-    assert "cannot read the photo" in panel.message.text()
+    assert "missing.png does not exist" in panel.message.text()
 
 
 def test_close_unsubscribes(qtbot, panel, document):

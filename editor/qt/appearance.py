@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-from p2phd.editor import io as map_io
 from p2phd.editor.qt.workers import engine_lock
-from PIL import Image
+from p2phd.models.mapfiles.reading import read_instance, read_label, read_photo
 from PySide6.QtWidgets import QFileDialog, QWidget
 
 #: photo_picker(parent) -> (photo, label map, instance map or None), or None when cancelled.
@@ -33,12 +31,8 @@ def pick_photo_files(parent: QWidget) -> tuple[str, str, str | None] | None:
 
 def encode_photo_appearance(engine, photo_path: str, label_path: str, instance_path: str | None) -> dict:
     """Read the photo and its maps and run the engine's encoder (worker thread); {object id: vector}."""
-    try:
-        with Image.open(photo_path) as image:
-            photo = np.array(image.convert("RGB"))  # writable: torch.from_numpy warns on read-only arrays
-    except OSError as exc:
-        raise ValueError(f"cannot read the photo {photo_path}: {exc}") from None
-    label = np.array(map_io.read_label(label_path))
-    instance = None if instance_path is None else np.array(map_io.read_instance(instance_path))
+    photo = read_photo(photo_path)  # writable arrays: torch.from_numpy warns on read-only ones
+    label = read_label(label_path)
+    instance = None if instance_path is None else read_instance(instance_path)
     with engine_lock(engine):
         return engine.encode_appearance(photo, label, instance)

@@ -9,6 +9,8 @@ from pathlib import Path
 from p2phd.editor.autosave import discard_recovery, find_recovery
 from p2phd.editor.document import Document
 from p2phd.editor.project import SUFFIX
+from p2phd.editor.qt.image_convert import qimage_to_rgb
+from p2phd.models.mapfiles.writing import write_photo
 from PySide6.QtCore import QObject, QSettings, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
@@ -196,10 +198,7 @@ class FileController(QObject):
         doc = self.window.document
         if (image.width(), image.height()) != (doc.width, doc.height):
             image = image.scaled(doc.width, doc.height, Qt.IgnoreAspectRatio, Qt.SmoothTransformation)
-        if not image.save(str(path), None, 95):
-            self.prompts.error(self.window, f"Cannot write {path}")
-            return False
-        return True
+        return self._try(write_photo, path, qimage_to_rgb(image))  # atomic, like every save
 
     def confirm_discard(self) -> bool:
         """Before replacing or closing a modified document: save, discard or cancel (False)."""

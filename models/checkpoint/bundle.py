@@ -5,6 +5,7 @@ library (see :mod:`p2phd.models.features.library`). :func:`load_bundle` also acc
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from p2phd.models.config import ModelConfig
 from p2phd.models.errors import CheckpointError
+from p2phd.models.mapfiles.atomic import atomic_write
 from torch import nn
 
 ENV_VAR = "P2PHD_CHECKPOINT"
@@ -50,9 +52,16 @@ def find_checkpoint(explicit: str | os.PathLike | None = None) -> Path:
     raise CheckpointError(f"no checkpoint given: pass --checkpoint DIR or set ${ENV_VAR}")
 
 
-def save_clusters(path: Path, clusters: dict[int, np.ndarray]) -> None:
+def clusters_npz(clusters: dict[int, np.ndarray]) -> bytes:
+    """The content of ``clusters.npz``: one float32 array ``class_<id>`` per class."""
     arrays = {f"class_{int(k)}": np.asarray(v, dtype=np.float32) for k, v in clusters.items()}
-    np.savez(path, **arrays)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def save_clusters(path: Path, clusters: dict[int, np.ndarray]) -> None:
+    atomic_write(path, clusters_npz(clusters))
 
 
 def load_clusters(path: Path) -> dict[int, np.ndarray]:

@@ -40,11 +40,12 @@ def resolve_bundle(checkpoint: Path) -> tuple[Path, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from p2phd.models.checkpoint.bundle import find_checkpoint, load_bundle, save_clusters
+    from p2phd.models.checkpoint.bundle import clusters_npz, find_checkpoint, load_bundle
     from p2phd.models.data import PairedMapsDataset, Preprocess
     from p2phd.models.errors import CheckpointError
     from p2phd.models.features.clustering import cluster_features, encode_dataset
     from p2phd.models.features.library import ObjectLibrary
+    from p2phd.models.mapfiles.atomic import atomic_write_many
 
     bundle_dir, options = resolve_bundle(find_checkpoint(args.checkpoint))
     bundle = load_bundle(bundle_dir, args.device)
@@ -63,9 +64,10 @@ def run(args: argparse.Namespace) -> int:
     dataset = PairedMapsDataset(args.dataroot, prep, args.phase, args.max_dataset_size, label_nc=cfg.label_nc)
     features, masks = encode_dataset(bundle.E, dataset, args.per_class, args.device)
     clusters = cluster_features(features, args.n_clusters)
-    save_clusters(bundle_dir / "clusters.npz", clusters)
     library = ObjectLibrary(masks.entries(clusters))
-    library.save(bundle_dir)
+    # clusters and library as one set: if anything fails, the bundle keeps its previous pair and loads
+    files = {"clusters.npz": clusters_npz(clusters), **library.files()}
+    atomic_write_many({bundle_dir / name: data for name, data in files.items()})
     counts = ", ".join(f"{k}:{len(v)}" for k, v in sorted(clusters.items()))
     print(f"{len(features)} instances from {len(dataset)} images; clusters per class {{{counts}}}")
     print(f"object library: {len(library)} masks over classes {library.labels()}; written to {bundle_dir}")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from p2phd.models.errors import InputMapError
+from p2phd.models.mapfiles.atomic import resolve_target
 from p2phd.models.synthesis import PRECISIONS
 
 
@@ -60,13 +62,27 @@ def register(subparsers) -> None:
         "--size",
         type=parse_size,
         metavar="WxH",
-        help="output size (default: the bundle's native size, else the map's size rounded as NVIDIA does)",
+        help="output size (default: the map's size, scaled down to the model's native width, sides rounded "
+        "to the model's size multiple)",
     )
     p.set_defaults(func=run)
 
 
-def output_paths(labels: list[str], out: str) -> list[Path]:
+def output_paths(labels: list[str], out: str, inputs: list[str] | None = None) -> list[Path]:
+    """The output file of each label map; none of them may be one of the ``inputs``."""
     out_path = Path(out)
+    paths = _output_paths(labels, out_path)
+    sources = {resolve_target(p): p for p in inputs or labels}
+    for path in paths:
+        source = sources.get(resolve_target(path))
+        if source is None and path.exists():
+            source = next((s for s in sources.values() if os.path.samefile(s, path)), None)  # hard links
+        if source is not None:
+            raise InputMapError(f"--out {path} would overwrite the input {source}; choose another output")
+    return paths
+
+
+def _output_paths(labels: list[str], out_path: Path) -> list[Path]:
     if len(labels) == 1 and not out_path.is_dir():
         if not out_path.parent.is_dir():
             raise InputMapError(f"output directory does not exist: {out_path.parent}")
@@ -82,7 +98,8 @@ def output_paths(labels: list[str], out: str) -> list[Path]:
 
 def run(args) -> int:
     from p2phd.models.checkpoint.bundle import find_checkpoint, load_bundle
-    from p2phd.models.maps_io import read_instance, read_label, write_png_atomic
+    from p2phd.models.mapfiles.reading import read_instance, read_label
+    from p2phd.models.mapfiles.writing import write_photo
     from tqdm import tqdm
 
     if args.instance and len(args.instance) != len(args.label):
@@ -96,12 +113,12 @@ def run(args) -> int:
     precision = select_precision(args.precision, args.device)
     # The fast engine (models/engine) does the inference; models.synthesis stays the fp32 reference.
     engine = Engine(load_bundle(find_checkpoint(args.checkpoint)), precision)
-    outputs = output_paths(args.label, args.out)
+    outputs = output_paths(args.label, args.out, [*args.label, *(args.instance or [])])
     styles = dict(args.style)
     jobs = list(zip(args.label, args.instance or [None] * len(args.label), outputs))
     for label_path, inst_path, out_path in tqdm(jobs, desc="synthesize", unit="map", disable=len(jobs) < 2):
         label = read_label(label_path)
         inst = read_instance(inst_path) if inst_path else None
         photo = engine.synthesize(label, inst, styles=styles, size=args.size)
-        write_png_atomic(out_path, photo)
+        write_photo(out_path, photo)
     return 0

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from p2phd.models.data.transforms import Preprocess, image_to_tensor_array, jitter_colors
 from p2phd.models.errors import InputMapError
+from p2phd.models.mapfiles.reading import read_instance, read_label, read_photo
 from PIL import Image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm")
@@ -85,21 +86,12 @@ def find_triplets(dataroot: str | Path, phase: str = "train", need_image: bool =
     raise InputMapError(f"{root} has neither {phase}_label/ (pix2pixHD layout) nor gtFine/{phase}/ (Cityscapes layout)")
 
 
-def _open(path: Path) -> Image.Image:
-    try:
-        img = Image.open(path)
-        img.load()
-        return img
-    except OSError as exc:
-        raise InputMapError(f"cannot read {path}: {exc}") from None
+_READERS = {"label": read_label, "inst": read_instance, "image": read_photo}
 
 
-def _as_int_image(img: Image.Image) -> Image.Image:
-    """Any single-channel id map -> PIL mode ``I`` (int32), which resizes nearest-neighbour safely."""
-    arr = np.asarray(img)
-    if arr.ndim != 2:
-        raise InputMapError(f"{getattr(img, 'filename', 'map')} must be single-channel, got shape {arr.shape}")
-    return Image.fromarray(arr.astype(np.int32))
+def _as_image(kind: str, array: np.ndarray) -> Image.Image:
+    """Maps as PIL mode ``I`` (int32, which resizes nearest-neighbour safely), photos as RGB."""
+    return Image.fromarray(array if kind == "image" else array.astype(np.int32))
 
 
 class PairedMapsDataset(torch.utils.data.Dataset):
@@ -129,11 +121,12 @@ class PairedMapsDataset(torch.utils.data.Dataset):
         # Decoded full-size maps kept in memory: worth it for small sets read every epoch (demo).
         self.cache: dict[Path, Image.Image] | None = {} if cache else None
 
-    def _read(self, path: Path) -> Image.Image:
+    def _read(self, path: Path, kind: str) -> Image.Image:
+        """The file read by the one map reader (:mod:`p2phd.models.mapfiles`), as a PIL image."""
         if self.cache is None:
-            return _open(path)
+            return _as_image(kind, _READERS[kind](path))
         if path not in self.cache:
-            self.cache[path] = _open(path)
+            self.cache[path] = _as_image(kind, _READERS[kind](path))
         return self.cache[path]
 
     def native_size(self) -> tuple[int, int]:
@@ -148,28 +141,26 @@ class PairedMapsDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         t = self.triplets[index]
-        label_img = self._read(t.label)
+        label_img = self._read(t.label, "label")
         rng = random.Random(f"{self.seed}/{self.epoch}/{index}")
         params = self.preprocess.random_params(label_img.size, rng)
-        label = np.array(self.preprocess(_as_int_image(label_img), params, Image.Resampling.NEAREST), np.int64)
+        label = np.array(self.preprocess(label_img, params, Image.Resampling.NEAREST), np.int64)
         if self.label_nc is not None and label.size and int(label.max()) >= self.label_nc:
             raise InputMapError(f"{t.label}: label id {int(label.max())} >= label_nc ({self.label_nc})")
         item = {"label": torch.from_numpy(label)[None], "index": index, "path": str(t.label)}
         if t.inst is not None:
-            inst_img = self._read(t.inst)
+            inst_img = self._read(t.inst, "inst")
             if inst_img.size != label_img.size:
                 raise InputMapError(f"{t.inst} is {inst_img.size}, its label map {label_img.size}")
-            inst = np.array(self.preprocess(_as_int_image(inst_img), params, Image.Resampling.NEAREST), np.int32)
+            inst = np.array(self.preprocess(inst_img, params, Image.Resampling.NEAREST), np.int32)
             item["inst"] = torch.from_numpy(inst)[None]
         else:
             item["inst"] = item["label"].to(torch.int32)
         if t.image is not None:
-            photo = self._read(t.image)
+            photo = self._read(t.image, "image")
             if photo.size != label_img.size:
                 raise InputMapError(f"{t.image} is {photo.size}, its label map {label_img.size}")
             item["image"] = torch.from_numpy(
-                image_to_tensor_array(
-                    jitter_colors(self.preprocess(photo.convert("RGB"), params, Image.Resampling.BICUBIC), params)
-                )
+                image_to_tensor_array(jitter_colors(self.preprocess(photo, params, Image.Resampling.BICUBIC), params))
             )
         return item

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from p2phd.models.labels import PALETTE
-from PIL import Image
+from p2phd.models.mapfiles.writing import write_maps, write_photo
 
 
 def synthetic_scene(rng: np.random.Generator, width: int = 64, height: int = 32) -> tuple[np.ndarray, ...]:
@@ -33,7 +33,7 @@ def write_synthetic_dataset(
         (root / f"{phase}_{kind}").mkdir(parents=True, exist_ok=True)
     for i in range(n):
         label, inst, photo = synthetic_scene(rng, width, height)
-        Image.fromarray(label).save(root / f"{phase}_label" / f"scene{i:03d}.png")
-        Image.fromarray(inst.astype(np.uint16)).save(root / f"{phase}_inst" / f"scene{i:03d}.png")
-        Image.fromarray(photo).save(root / f"{phase}_img" / f"scene{i:03d}.png")
+        name = f"scene{i:03d}.png"
+        write_maps(root / f"{phase}_label" / name, label, root / f"{phase}_inst" / name, inst)
+        write_photo(root / f"{phase}_img" / name, photo)
     return root

@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+from p2phd.models.mapfiles.sizing import round_to_multiple
 from PIL import Image
 
 RESIZE_OR_CROP = ("resize_and_crop", "scale_width", "scale_width_and_crop", "crop", "none")
@@ -128,7 +129,7 @@ def crop(img: Image.Image, pos: tuple[int, int], size: int) -> Image.Image:
 
 def make_multiple(img: Image.Image, base: int, method: int) -> Image.Image:
     ow, oh = img.size
-    w, h = int(round(ow / base) * base), int(round(oh / base) * base)
+    w, h = round_to_multiple(ow, base), round_to_multiple(oh, base)  # the sizing rule's rounding
     return img if (w, h) == (ow, oh) else img.resize((w, h), method)
 
 

@@ -17,7 +17,7 @@ from p2phd.models.engine.engine import Engine
 from p2phd.models.engine.precision import select_precision
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.inputs.network_input import encode_input, feature_map
-from p2phd.models.synthesis import tensor2im
+from p2phd.models.mapfiles.to_image import to_uint8_image
 
 CAR = 26
 
@@ -148,7 +148,7 @@ def run_benchmark(
         with torch.inference_mode():
             times, out = _timed(lambda: bundle.G(x), reference_repeat)
         report["fp32_full_s"] = _stats(times)
-        report["psnr_db"] = psnr(engine_image, tensor2im(out[0]))
+        report["psnr_db"] = psnr(engine_image, to_uint8_image(out[0]))
         report["speedup"] = report["fp32_full_s"]["median"] / report["engine_full_s"]["median"]
         log(
             f"eager fp32 median {report['fp32_full_s']['median']:.3f}s, speed-up {report['speedup']:.2f}x, "

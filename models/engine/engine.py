@@ -22,8 +22,8 @@ from p2phd.models.engine.request import EngineRequest, EngineResult, Rect
 from p2phd.models.engine.scheduler import RunCancelledError
 from p2phd.models.errors import InputMapError
 from p2phd.models.inputs.network_input import encode_input, feature_map, validate_maps
+from p2phd.models.mapfiles.to_image import to_uint8_image
 from p2phd.models.networks.generator import LocalEnhancer
-from p2phd.models.synthesis import tensor2im
 
 CACHE_DIR = Path(os.environ.get("P2PHD_CACHE", Path.home() / ".cache" / "p2phd"))
 BACKENDS = ("auto", "eager", "compile")
@@ -210,7 +210,7 @@ class Engine:
         timings["generator"] = time.perf_counter() - t0
         self._check(should_cancel)
         t0 = time.perf_counter()
-        self._frame = tensor2im(out[0])
+        self._frame = to_uint8_image(out[0])
         self._frame.setflags(write=False)  # shared with the caller: results are snapshots
         timings["to_image"] = time.perf_counter() - t0
         return EngineResult(self._frame, request.revision, timings)
@@ -232,7 +232,7 @@ class Engine:
         x0, y0, x1, y1 = out_rect
         inner = patch[0, :, y0 - crop[1] : y1 - crop[1], x0 - crop[0] : x1 - crop[0]]
         frame = self._frame.copy()
-        frame[y0:y1, x0:x1] = tensor2im(inner)
+        frame[y0:y1, x0:x1] = to_uint8_image(inner)
         frame.setflags(write=False)
         self._frame = frame
         return EngineResult(
@@ -243,13 +243,13 @@ class Engine:
         self, label: np.ndarray, inst: np.ndarray | None = None, styles=None, size: tuple[int, int] | None = None
     ) -> np.ndarray:
         """Drop-in for :func:`p2phd.models.synthesis.synthesize`: maps resized as it does, uint8 photo out."""
-        from p2phd.models.maps_io import resize_nearest
-        from p2phd.models.synthesis import output_size
+        from p2phd.models.mapfiles.resize import resize_nearest
+        from p2phd.models.mapfiles.sizing import render_size
 
         validate_maps(label, inst, self.config.label_nc)
         if styles and not self.config.instance_feat:
             raise InputMapError("--style needs an instance-feature model; this one has no feature clusters")
-        w, h = output_size(self.bundle, label, size)
+        w, h = render_size(self.config, (label.shape[1], label.shape[0]), size)
         label = resize_nearest(label, (w, h))
         inst = resize_nearest(inst, (w, h)) if inst is not None else None
         return self.full_frame(EngineRequest(label, inst, styles=styles or {})).image

@@ -16,7 +16,7 @@ from p2phd.models.engine.norm import norm_mode
 from p2phd.models.engine.request import EngineRequest, Rect
 from p2phd.models.errors import CheckpointError, InputMapError
 from p2phd.models.labels import class_of
-from p2phd.models.synthesis import tensor2im
+from p2phd.models.mapfiles.to_image import to_uint8_image
 
 GLOBAL_CONTEXT = 64  # pixels of context around the object for a global-only generator
 
@@ -65,7 +65,7 @@ def style_previews(
         out = engine.G(batch)
     x0, y0, x1, y1 = shown
     out = out[:, :, y0 - crop[1] : y1 - crop[1], x0 - crop[0] : x1 - crop[0]]
-    return shown, [tensor2im(image) for image in out]
+    return shown, [to_uint8_image(image) for image in out]
 
 
 @torch.inference_mode()

@@ -1,9 +1,9 @@
 """Render a document larger than the model's native resolution at that resolution.
 
-A model sees objects at the scale it was trained on: the demo model (512x256) run on a 2048x1024
-document would see every car four times too large and paint texture where it learned shapes. The
-editor therefore samples the maps down to the model's native size (nearest neighbour, PIL's pixel
-centres, as NVIDIA's loader resizes label maps) and shows the result scaled back up.
+The size itself is the one sizing rule of :mod:`p2phd.models.mapfiles.sizing` (the CLI and training
+use it too); this module applies it to an engine request: the maps are sampled down (nearest
+neighbour, PIL's pixel centres, as NVIDIA's loader resizes label maps), the dirty rectangle scaled,
+and the editor shows the result scaled back up.
 """
 
 from __future__ import annotations
@@ -13,21 +13,8 @@ import math
 import numpy as np
 from p2phd.models.config import ModelConfig
 from p2phd.models.engine.request import EngineRequest, Rect
-
-
-def work_size(config: ModelConfig, size: tuple[int, int]) -> tuple[int, int]:
-    """The (width, height) a ``size`` document is rendered at: native width at most, same aspect,
-    rounded to the model's size multiple."""
-    w, h = size
-    if config.native_width and w > config.native_width:
-        scale = config.native_width / w
-        w, h = w * scale, h * scale
-    base = config.size_multiple
-    return max(base, round(w / base) * base), max(base, round(h / base) * base)
-
-
-def _centres(src: int, dst: int) -> np.ndarray:
-    return np.minimum(((np.arange(dst) + 0.5) * (src / dst)).astype(np.int64), src - 1)
+from p2phd.models.mapfiles.resize import pixel_centres
+from p2phd.models.mapfiles.sizing import work_size
 
 
 def _resample(array: np.ndarray | None, rows: np.ndarray, cols: np.ndarray) -> np.ndarray | None:
@@ -49,12 +36,12 @@ def _scale_rect(rect: Rect, src: tuple[int, int], dst: tuple[int, int]) -> Rect:
 
 
 def fit_request(config: ModelConfig, request: EngineRequest) -> EngineRequest:
-    """``request`` sampled down to :func:`work_size` (itself when it already fits)."""
+    """``request`` sampled to :func:`~p2phd.models.mapfiles.sizing.work_size` (itself when it already fits)."""
     src = request.size
     dst = work_size(config, src)
     if dst == src:
         return request
-    rows, cols = _centres(src[1], dst[1]), _centres(src[0], dst[0])
+    rows, cols = pixel_centres(src[1], dst[1]), pixel_centres(src[0], dst[0])
     return EngineRequest(
         _resample(request.label, rows, cols),
         _resample(request.instance, rows, cols),

@@ -8,14 +8,15 @@ stored, never photo pixels.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from p2phd.models.errors import CheckpointError
+from p2phd.models.mapfiles.atomic import atomic_write_many
 
 NPZ_NAME = "library.npz"
 JSON_NAME = "library.json"
@@ -53,7 +54,11 @@ class ObjectLibrary:
         return [e for e in self.entries if e.label == label]
 
     def save(self, bundle_dir: str | Path) -> None:
-        bundle_dir = Path(bundle_dir)
+        """``library.npz`` and ``library.json`` into ``bundle_dir``, as one atomic set."""
+        atomic_write_many({Path(bundle_dir) / name: data for name, data in self.files().items()})
+
+    def files(self) -> dict[str, bytes]:
+        """{file name: content} of the library's two files (for writing them with other files as one set)."""
         arrays, index = {}, []
         for i, e in enumerate(self.entries):
             mask = np.asarray(e.mask, dtype=bool)
@@ -69,12 +74,10 @@ class ObjectLibrary:
                 feature=[float(v) for v in np.asarray(e.feature, np.float32).reshape(-1)],
             )
             index.append(record)
-        tmp_npz, tmp_json = bundle_dir / f".{NPZ_NAME}.tmp", bundle_dir / f".{JSON_NAME}.tmp"
-        with open(tmp_npz, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        tmp_json.write_text(json.dumps({"version": FORMAT_VERSION, "entries": index}, indent=1) + "\n")
-        os.replace(tmp_npz, bundle_dir / NPZ_NAME)
-        os.replace(tmp_json, bundle_dir / JSON_NAME)
+        npz = io.BytesIO()
+        np.savez_compressed(npz, **arrays)
+        meta = json.dumps({"version": FORMAT_VERSION, "entries": index}, indent=1) + "\n"
+        return {NPZ_NAME: npz.getvalue(), JSON_NAME: meta.encode()}
 
     @classmethod
     def load(cls, bundle_dir: str | Path) -> ObjectLibrary:

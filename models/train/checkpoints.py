@@ -3,11 +3,11 @@ with ``weights_only=True``) and a ``<run>/train/latest`` text file naming the ne
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from p2phd.models.errors import CheckpointError
+from p2phd.models.mapfiles.atomic import atomic_write
 from torch import nn
 
 
@@ -19,13 +19,9 @@ def save_training_state(run_dir: Path, label: str, state: dict, point_latest: bo
     folder = checkpoint_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{label}.pt"
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: torch.save(state, fh))
     if point_latest:
-        pointer = folder / "latest.tmp"
-        pointer.write_text(path.name + "\n")
-        os.replace(pointer, folder / "latest")
+        atomic_write(folder / "latest", f"{path.name}\n".encode())
     return path
 
 

@@ -9,15 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from p2phd.models.labels import PALETTE
+from p2phd.models.mapfiles.to_image import to_uint8_image
 from PIL import Image, ImageDraw
 
 PLOT_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
-
-
-def tensor_to_rgb(image: torch.Tensor) -> np.ndarray:
-    """3 x H x W in [-1, 1] -> H x W x 3 uint8."""
-    arr = ((image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
-    return arr.permute(1, 2, 0).numpy()
 
 
 def colour_labels(label: np.ndarray) -> np.ndarray:
@@ -25,9 +20,9 @@ def colour_labels(label: np.ndarray) -> np.ndarray:
 
 
 def sample_row(label: torch.Tensor, fake: torch.Tensor, real: torch.Tensor | None) -> np.ndarray:
-    parts = [colour_labels(label.squeeze(0).cpu().numpy()), tensor_to_rgb(fake)]
+    parts = [colour_labels(label.squeeze(0).cpu().numpy()), to_uint8_image(fake)]
     if real is not None:
-        parts.append(tensor_to_rgb(real))
+        parts.append(to_uint8_image(real))
     return np.concatenate(parts, axis=1)
 
 
