@@ -181,20 +181,24 @@ def test_bf16_engine_is_close_to_fp32(cfg):
     assert 10 * np.log10(255**2 / max(mse, 1e-9)) > 30
 
 
-def test_engine_behind_the_scheduler_delivers_full_frame_then_preview(cfg):
-    from p2phd.models.engine.scheduler import LatestWinsScheduler
+def test_engine_behind_the_service_delivers_full_frame_then_preview(cfg):
+    from p2phd.models.engine.service import EngineService
 
     label, inst = scene()
-    engine = Engine(tiny_bundle(cfg), FP32, backend="eager")
-    results = []
-    scheduler = LatestWinsScheduler(engine.run, results.append)
+    outcomes = []
+    service = EngineService(outcomes.append)
     try:
-        scheduler.submit(EngineRequest(label, inst, revision=1))
-        assert scheduler.wait_idle(30)
+        service.load(lambda: Engine(tiny_bundle(cfg), FP32, backend="eager"))
+        service.render(EngineRequest(label, inst, revision=1))
+        assert service.wait_idle(30)
         label2, inst2, rect = dab(label, inst, 60, 40)
-        scheduler.submit(EngineRequest(label2, inst2, revision=2, dirty=rect, preview=True))
-        assert scheduler.wait_idle(30)
+        service.render(EngineRequest(label2, inst2, revision=2, dirty=rect, preview=True))
+        service.style_previews(EngineRequest(label2, inst2, revision=2), CAR * 1000 + 1, [0, 1])
+        assert service.wait_idle(30)
     finally:
-        scheduler.close()
+        service.close()
+    assert [o.error for o in outcomes] == [None] * 4
+    results = [o.result for o in outcomes if o.kind == "frame"]
     assert [(r.revision, r.preview) for r in results] == [(1, False), (2, True)]
     assert not results[1].image.flags.writeable
+    assert len(outcomes[-1].result[1]) == 2  # style previews ran on the same engine, after the preview

@@ -1,7 +1,7 @@
 """Appearance from a photo: pick a photo with its label/instance maps, encode per-object style vectors.
 
-The encoding runs on a worker thread (:func:`encode_photo_appearance`); the object panel applies the
-vectors to the objects the photo and the document share.
+The encoding runs as an engine-service job (:func:`encode_photo_appearance`, on the engine thread);
+the object panel applies the vectors to the objects the photo and the document share.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 import numpy as np
 from p2phd.editor import io as map_io
-from p2phd.editor.qt.workers import engine_lock
 from PIL import Image
 from PySide6.QtWidgets import QFileDialog, QWidget
 
@@ -32,7 +31,7 @@ def pick_photo_files(parent: QWidget) -> tuple[str, str, str | None] | None:
 
 
 def encode_photo_appearance(engine, photo_path: str, label_path: str, instance_path: str | None) -> dict:
-    """Read the photo and its maps and run the engine's encoder (worker thread); {object id: vector}."""
+    """Read the photo and its maps and run the engine's encoder (engine thread); {object id: vector}."""
     try:
         with Image.open(photo_path) as image:
             photo = np.array(image.convert("RGB"))  # writable: torch.from_numpy warns on read-only arrays
@@ -40,5 +39,4 @@ def encode_photo_appearance(engine, photo_path: str, label_path: str, instance_p
         raise ValueError(f"cannot read the photo {photo_path}: {exc}") from None
     label = np.array(map_io.read_label(label_path))
     instance = None if instance_path is None else np.array(map_io.read_instance(instance_path))
-    with engine_lock(engine):
-        return engine.encode_appearance(photo, label, instance)
+    return engine.encode_appearance(photo, label, instance)
