@@ -13,9 +13,9 @@ from p2phd.editor import io as map_io  # noqa: E402
 from p2phd.editor.document import Document  # noqa: E402
 from p2phd.editor.qt import object_panel  # noqa: E402
 from p2phd.editor.qt.object_panel import ObjectPanel  # noqa: E402
+from p2phd.editor.qt.workers import EngineJobs  # noqa: E402
 from p2phd.models.checkpoint.bundle import save_bundle  # noqa: E402
 from p2phd.models.config import ModelConfig  # noqa: E402
-from p2phd.editor.qt.workers import EngineJobs  # noqa: E402
 from p2phd.models.engine.engine import Engine  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402

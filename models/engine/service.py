@@ -180,9 +180,7 @@ class JobQueue:
         """Block until nothing is waiting or running and the last outcome was delivered (True), or
         the timeout passes (False)."""
         with self._cond:
-            return self._cond.wait_for(
-                lambda: self._closed or (not self._pending and self._running is None), timeout
-            )
+            return self._cond.wait_for(lambda: self._closed or (not self._pending and self._running is None), timeout)
 
     def close(self, timeout: float | None = 5.0) -> None:
         """Stop: waiting jobs are dropped, a running one is made stale; joins the worker up to ``timeout``."""
