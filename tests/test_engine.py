@@ -11,7 +11,7 @@ from p2phd.models.engine.norm import norm_mode
 from p2phd.models.engine.precision import Precision
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.errors import CheckpointError, InputMapError
-from p2phd.models.synthesis import synthesize
+from p2phd.models.synthesis import synthesize, tensor2im
 
 CAR = 26
 FP32 = Precision("cpu", torch.float32, channels_last=False)
@@ -202,3 +202,41 @@ def test_engine_behind_the_service_delivers_full_frame_then_preview(cfg):
     assert [(r.revision, r.preview) for r in results] == [(1, False), (2, True)]
     assert not results[1].image.flags.writeable
     assert len(outcomes[-1].result[1]) == 2  # style previews ran on the same engine, after the preview
+
+
+PRECISIONS = {
+    "fp32": FP32,
+    "bf16": Precision("cpu", torch.bfloat16, channels_last=False),
+    "fp16_channels_last": Precision("cpu", torch.float16, channels_last=True),
+}
+
+
+@pytest.mark.parametrize("name", PRECISIONS)
+def test_engine_in_each_precision(cfg, name):
+    """Full frame near fp32, preview equal to the exact recompute, batched style previews, layout kept."""
+    precision = PRECISIONS[name]
+    label, inst = scene()
+    exact = Engine(tiny_bundle(cfg), FP32, backend="eager").run(EngineRequest(label, inst)).image
+    engine = Engine(tiny_bundle(cfg), precision, backend="eager")
+    layouts = []
+    convs = [m for m in engine.up.modules() if isinstance(m, torch.nn.Conv2d)]
+    convs[-1].register_forward_pre_hook(
+        lambda m, a: layouts.append(a[0].is_contiguous(memory_format=torch.channels_last) and a[0].stride(1) == 1)
+    )
+    full = engine.run(EngineRequest(label, inst, revision=1)).image
+    mse = np.mean((full.astype(float) - exact) ** 2)
+    assert mse == 0 if name == "fp32" else 10 * np.log10(255**2 / max(mse, 1e-9)) > 30
+    assert {p.dtype for p in engine.G.parameters()} == {precision.dtype}
+    assert layouts == [precision.channels_last]  # the norms before the last conv kept channels_last
+
+    label2, inst2, rect = dab(label, inst, 90, 40)
+    preview = engine.run(EngineRequest(label2, inst2, revision=2, dirty=rect, preview=True))
+    x0, y0, x1, y1 = preview.region
+    with torch.inference_mode():
+        whole = engine.enhance_crops(engine.encode(EngineRequest(label2, inst2)), (0, 0, 128, 64))
+    reference = tensor2im(whole[0])[y0:y1, x0:x1]
+    assert np.abs(preview.image[y0:y1, x0:x1].astype(int) - reference).max() <= (1 if name == "fp32" else 4)
+
+    shown, batch = engine.style_previews(EngineRequest(label2, inst2), CAR * 1000 + 1)
+    _, single = engine.style_previews(EngineRequest(label2, inst2), CAR * 1000 + 1, indices=[3])
+    assert len(batch) == 4 and np.abs(single[0].astype(int) - batch[3]).max() <= (1 if name == "fp32" else 4)

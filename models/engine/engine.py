@@ -282,7 +282,8 @@ class Engine:
         plus the cached coarse features, its norms replaying the last full frame's statistics."""
         if self._coarse is None:
             raise ValueError("crops need the coarse features of a full frame first (prepare_crops)")
-        with applied(self.flags), norm_mode(self.down, "replay"), norm_mode(self.up, "replay"):
+        # under the caller's backend flags: preview() applies the engine's, style previews turn benchmark off
+        with norm_mode(self.down, "replay"), norm_mode(self.up, "replay"):
             return incremental.enhance_crop(self.down, self.up, batch, self._coarse, crop)
 
     @torch.inference_mode()
@@ -290,8 +291,7 @@ class Engine:
         """The whole generator on a batch of inputs, each normalised with its own statistics."""
         if self.local:
             raise ValueError("a local-enhancer model renders crops with enhance_crops")
-        with applied(self.flags):
-            return self.G(batch)
+        return self.G(batch)
 
     def synthesize(
         self, label: np.ndarray, inst: np.ndarray | None = None, styles=None, size: tuple[int, int] | None = None

@@ -7,6 +7,12 @@ from p2phd.models.networks.generator import GlobalGenerator
 from torch import nn
 
 
+def average_method(device: torch.device) -> str:
+    """``scatter`` on MPS (``bincount`` falls back to the CPU there, ``index_add_`` is very slow),
+    else ``index_add``."""
+    return "scatter" if torch.device(device).type == "mps" else "index_add"
+
+
 def instance_average(features: torch.Tensor, inst: torch.Tensor, method: str | None = None) -> torch.Tensor:
     """Replace every pixel's features by the mean over its (image, instance id) region.
 
@@ -16,7 +22,7 @@ def instance_average(features: torch.Tensor, inst: torch.Tensor, method: str | N
     MPS, where ``bincount`` falls back to the CPU and ``index_add_`` is pathologically slow.
     """
     if method is None:
-        method = "scatter" if features.device.type == "mps" else "index_add"
+        method = average_method(features.device)
     if method not in ("index_add", "scatter"):
         raise ValueError(f"method must be 'index_add' or 'scatter', not {method!r}")
     n, c, h, w = features.shape
