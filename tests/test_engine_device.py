@@ -10,7 +10,7 @@ from p2phd.models.engine import device as device_mod
 from p2phd.models.engine import engine as engine_mod
 from p2phd.models.engine import incremental
 from p2phd.models.engine import previews as previews_mod
-from p2phd.models.engine.device import applied, backend_flags, peak_gpu_memory_gib, synchronizer
+from p2phd.models.engine.device import applied, backend_flags, crop_grid, peak_gpu_memory_gib, synchronizer
 from p2phd.models.engine.engine import COMPILE_MIN_PIXELS, Engine, should_compile
 from p2phd.models.engine.norm import CachedStatsInstanceNorm
 from p2phd.models.engine.precision import HardwareFacts, Precision, select_precision
@@ -47,7 +47,7 @@ def test_preview_crops_over_a_stroke_come_from_a_small_fixed_set():
     raw_shapes = {(x1 - x0, y1 - y0) for x0, y0, x1, y1 in raw}
     shapes = set()
     for rect in rects:
-        changed, (x0, y0, x1, y1) = incremental.plan_crop(rect, radius, w, h)
+        changed, (x0, y0, x1, y1) = incremental.plan_crop(rect, radius, w, h, incremental.CROP_GRID)
         shapes.add((x1 - x0, y1 - y0))
         assert x0 % 2 == 0 and y0 % 2 == 0 and 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
         # the crop still holds the changed rectangle plus the receptive field (or reaches the border)
@@ -58,15 +58,22 @@ def test_preview_crops_over_a_stroke_come_from_a_small_fixed_set():
     assert len(shapes) <= 6
 
 
-def test_grid_crops_at_the_border_stay_exact(cfg=None):
+def test_crop_grid_on_gpus_only():
+    assert crop_grid(CUDA_FP16) == crop_grid(Precision("mps", torch.float16, norm_dtype=torch.float16)) == 64
+    assert crop_grid(FP32) == 1  # the CPU re-tunes nothing: the smallest exact crop is the fastest
+
+
+def test_grid_crops_at_the_border_stay_exact():
     cfg = tiny_config()
     label, inst = scene(64, 192)
     engine = Engine(tiny_bundle(cfg), FP32, backend="eager")
+    engine.crop_grid = incremental.CROP_GRID  # as on a GPU
     engine.run(EngineRequest(label, inst, revision=1))
     label2, inst2, rect = dab(label, inst, 186, 30)  # right border: the grid crop is moved inwards
     preview = engine.run(EngineRequest(label2, inst2, revision=2, dirty=rect, preview=True))
     assert preview.preview
     x0, y0, x1, y1 = preview.region
+    assert (x1 - x0) < 64  # a small dab, computed from a 64-px-wide crop moved back inside the frame
     with torch.inference_mode():
         exact = engine.enhance_crops(engine.encode(EngineRequest(label2, inst2)), (0, 0, 192, 64))
     expected = previews_mod.tensor2im(exact[0])[y0:y1, x0:x1]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from p2phd.models.checkpoint.bundle import Bundle, load_bundle
 from p2phd.models.engine import incremental
-from p2phd.models.engine.device import applied, backend_flags, synchronizer
+from p2phd.models.engine.device import applied, backend_flags, crop_grid, synchronizer
 from p2phd.models.engine.norm import norm_mode, norms_in, replace_instance_norms
 from p2phd.models.engine.precision import HardwareFacts, Precision, select_precision
 from p2phd.models.engine.request import EngineRequest, EngineResult, Rect, RunCancelledError
@@ -78,6 +78,7 @@ class Engine:
         if bundle.E is not None:
             bundle.E.to(self.device).eval()  # E stays fp32: it runs once per user photo
         self.flags = backend_flags(precision)  # applied only while the engine runs (see device.applied)
+        self.crop_grid = crop_grid(precision)
         self._sync = synchronizer(self.device)
         self.local = isinstance(self.G, LocalEnhancer)
         if self.local:
@@ -249,7 +250,7 @@ class Engine:
         t0 = time.perf_counter()
         changed = self._update_input(request)
         w, h = request.size
-        out_rect, crop = incremental.plan_crop(changed, self.radius, w, h)
+        out_rect, crop = incremental.plan_crop(changed, self.radius, w, h, self.crop_grid)
         self._check(should_cancel)
         with applied(self.flags), self._preview_threads():
             patch = self.enhance_crops(incremental.crop_of(self._input, crop), crop)

@@ -17,9 +17,10 @@ from p2phd.models.engine.request import Rect
 from torch import nn
 
 ALIGN = 2  # the enhancer's one stride-2 conv: crops start on even pixels so its grid matches the frame's
-# Crop sides are rounded up to this grid (and the crop moved back inside the frame where it would stick
-# out): a stroke's crops then come from a handful of shapes, so cudnn.benchmark tunes each shape once
-# instead of on almost every dab (300 dabs gave 237 shapes unrounded). More context is still exact.
+# On GPUs crop sides are rounded up to this grid (and the crop moved back inside the frame where it would
+# stick out): a stroke's crops then come from a handful of shapes, so cudnn.benchmark tunes each shape
+# once instead of on almost every dab (300 dabs gave 237 shapes unrounded). More context is still exact.
+# See device.crop_grid.
 CROP_GRID = 64
 
 
@@ -71,7 +72,7 @@ def _on_grid(lo: int, hi: int, size: int, grid: int) -> tuple[int, int]:
     return lo, lo + length
 
 
-def plan_crop(dirty: Rect, radius: int, width: int, height: int, grid: int = CROP_GRID) -> tuple[Rect, Rect]:
+def plan_crop(dirty: Rect, radius: int, width: int, height: int, grid: int = 1) -> tuple[Rect, Rect]:
     """(output rectangle the edit can change, input crop that computes it exactly).
 
     The crop's sides are multiples of ``grid`` (or the frame's side) and it starts on even pixels."""

@@ -46,7 +46,7 @@ def style_previews(
     w, h = request.size
     if engine.local:
         engine.prepare_crops(request)
-        shown, crop = incremental.plan_crop(box, engine.radius, w, h)
+        shown, crop = incremental.plan_crop(box, engine.radius, w, h, engine.crop_grid)
     else:
         base = cfg.size_multiple
         shown = crop = incremental.expand(box, GLOBAL_CONTEXT, w, h, base)
