@@ -11,7 +11,7 @@ from p2phd.models.engine.norm import norm_mode
 from p2phd.models.engine.precision import Precision
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.errors import CheckpointError, InputMapError
-from p2phd.models.synthesis import synthesize
+from p2phd.models.synthesis import synthesize, tensor2im
 
 CAR = 26
 FP32 = Precision("cpu", torch.float32, channels_last=False)
@@ -181,20 +181,62 @@ def test_bf16_engine_is_close_to_fp32(cfg):
     assert 10 * np.log10(255**2 / max(mse, 1e-9)) > 30
 
 
-def test_engine_behind_the_scheduler_delivers_full_frame_then_preview(cfg):
-    from p2phd.models.engine.scheduler import LatestWinsScheduler
+def test_engine_behind_the_service_delivers_full_frame_then_preview(cfg):
+    from p2phd.models.engine.service import EngineService
 
     label, inst = scene()
-    engine = Engine(tiny_bundle(cfg), FP32, backend="eager")
-    results = []
-    scheduler = LatestWinsScheduler(engine.run, results.append)
+    outcomes = []
+    service = EngineService(outcomes.append)
     try:
-        scheduler.submit(EngineRequest(label, inst, revision=1))
-        assert scheduler.wait_idle(30)
+        service.load(lambda: Engine(tiny_bundle(cfg), FP32, backend="eager"))
+        service.render(EngineRequest(label, inst, revision=1))
+        assert service.wait_idle(30)
         label2, inst2, rect = dab(label, inst, 60, 40)
-        scheduler.submit(EngineRequest(label2, inst2, revision=2, dirty=rect, preview=True))
-        assert scheduler.wait_idle(30)
+        service.render(EngineRequest(label2, inst2, revision=2, dirty=rect, preview=True))
+        service.style_previews(EngineRequest(label2, inst2, revision=2), CAR * 1000 + 1, [0, 1])
+        assert service.wait_idle(30)
     finally:
-        scheduler.close()
+        service.close()
+    assert [o.error for o in outcomes] == [None] * 4
+    results = [o.result for o in outcomes if o.kind == "frame"]
     assert [(r.revision, r.preview) for r in results] == [(1, False), (2, True)]
     assert not results[1].image.flags.writeable
+    assert len(outcomes[-1].result[1]) == 2  # style previews ran on the same engine, after the preview
+
+
+PRECISIONS = {
+    "fp32": FP32,
+    "bf16": Precision("cpu", torch.bfloat16, channels_last=False),
+    "fp16_channels_last": Precision("cpu", torch.float16, channels_last=True),
+}
+
+
+@pytest.mark.parametrize("name", PRECISIONS)
+def test_engine_in_each_precision(cfg, name):
+    """Full frame near fp32, preview equal to the exact recompute, batched style previews, layout kept."""
+    precision = PRECISIONS[name]
+    label, inst = scene()
+    exact = Engine(tiny_bundle(cfg), FP32, backend="eager").run(EngineRequest(label, inst)).image
+    engine = Engine(tiny_bundle(cfg), precision, backend="eager")
+    layouts = []
+    convs = [m for m in engine.up.modules() if isinstance(m, torch.nn.Conv2d)]
+    convs[-1].register_forward_pre_hook(
+        lambda m, a: layouts.append(a[0].is_contiguous(memory_format=torch.channels_last) and a[0].stride(1) == 1)
+    )
+    full = engine.run(EngineRequest(label, inst, revision=1)).image
+    mse = np.mean((full.astype(float) - exact) ** 2)
+    assert mse == 0 if name == "fp32" else 10 * np.log10(255**2 / max(mse, 1e-9)) > 30
+    assert {p.dtype for p in engine.G.parameters()} == {precision.dtype}
+    assert layouts == [precision.channels_last]  # the norms before the last conv kept channels_last
+
+    label2, inst2, rect = dab(label, inst, 90, 40)
+    preview = engine.run(EngineRequest(label2, inst2, revision=2, dirty=rect, preview=True))
+    x0, y0, x1, y1 = preview.region
+    with torch.inference_mode():
+        whole = engine.enhance_crops(engine.encode(EngineRequest(label2, inst2)), (0, 0, 128, 64))
+    reference = tensor2im(whole[0])[y0:y1, x0:x1]
+    assert np.abs(preview.image[y0:y1, x0:x1].astype(int) - reference).max() <= (1 if name == "fp32" else 4)
+
+    shown, batch = engine.style_previews(EngineRequest(label2, inst2), CAR * 1000 + 1)
+    _, single = engine.style_previews(EngineRequest(label2, inst2), CAR * 1000 + 1, indices=[3])
+    assert len(batch) == 4 and np.abs(single[0].astype(int) - batch[3]).max() <= (1 if name == "fp32" else 4)

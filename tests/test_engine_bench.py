@@ -32,6 +32,8 @@ def test_benchmark_report_has_every_figure():
     ):
         assert key in report, key
     assert report["style_previews_k"] == 4 and report["backend"] == "eager"
+    assert report["fp32_device"] == report["device"] == "cpu"  # the reference runs where the engine runs
+    assert report["peak_gpu_mem_gib"] is None and report["peak_gpu_mem_engine_gib"] is None  # CUDA only
     assert math.isinf(report["psnr_db"]) or report["psnr_db"] > 40  # fp32 engine vs fp32 reference
     json.dumps(report)
 

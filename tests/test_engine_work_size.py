@@ -44,8 +44,9 @@ def test_fit_request_samples_like_pil_nearest_and_scales_the_dirty_rect():
 @pytest.mark.parametrize("render_at_native", [False, True])
 def test_engine_renders_large_documents_at_native_size(render_at_native):
     G = CFG.build_G()
-    engine = Engine(Bundle(CFG, G), select_precision("fp32", "cpu"), backend="eager")
-    engine.render_at_native = render_at_native
+    engine = Engine(Bundle(CFG, G), select_precision("fp32", "cpu"), backend="eager", render_at_native=render_at_native)
+    with pytest.raises(AttributeError):  # a loading option, not an attribute flipped later
+        engine.render_at_native = not render_at_native
     label, inst = _maps(128, 256)
     result = engine.run(EngineRequest(label, inst))
     assert result.image.shape == ((32, 64, 3) if render_at_native else (128, 256, 3))

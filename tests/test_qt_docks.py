@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from p2phd.editor.qt.palette_dock import LABEL_ROLE, ClassPaletteDock  # noqa: E402
-from p2phd.editor.qt.workers import BackgroundRunner, FairLock, engine_lock, locked_run  # noqa: E402
+from p2phd.editor.qt.workers import BackgroundRunner  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 
@@ -122,41 +122,3 @@ def test_runner_cancel_delivers_nothing(qtbot):
     assert runner.wait(5000)
     QTest.qWait(0)
     assert seen == []
-
-
-def test_locked_run_holds_the_engine_lock_while_running():
-    class Probe:
-        def run(self, request, should_cancel):
-            taken = []
-            other = threading.Thread(target=lambda: taken.append(engine_lock(self).acquire(timeout=0)))
-            other.start()
-            other.join()
-            return taken[0], request
-
-    probe = Probe()
-    assert locked_run(probe)("r") == (False, "r")  # another thread could not take it meanwhile
-    assert engine_lock(probe).acquire(timeout=0)  # and it is free again afterwards
-    engine_lock(probe).release()
-
-
-def test_fair_lock_serves_a_waiter_before_the_thread_that_just_released():
-    lock, order = FairLock(), []
-    lock.acquire()
-
-    def waiter():
-        with lock:
-            order.append("waiter")
-
-    thread = threading.Thread(target=waiter)
-    thread.start()
-    while not lock._waiters:  # spin (no sleep) until the waiter is queued
-        pass
-    lock.release()
-    with lock:  # re-acquiring at once must queue behind the waiter
-        order.append("releaser")
-    thread.join()
-    assert order == ["waiter", "releaser"]
-    assert lock.acquire(timeout=0) and not lock.acquire(timeout=0.01)
-    lock.release()
-    with pytest.raises(RuntimeError, match="unlocked"):
-        lock.release()

@@ -12,6 +12,7 @@ pytest.importorskip("pytestqt")
 from p2phd.editor.document import Document  # noqa: E402
 from p2phd.editor.qt import object_panel  # noqa: E402
 from p2phd.editor.qt.object_panel import ObjectPanel  # noqa: E402
+from p2phd.editor.qt.workers import EngineJobs  # noqa: E402
 from p2phd.models.checkpoint.bundle import save_bundle  # noqa: E402
 from p2phd.models.config import ModelConfig  # noqa: E402
 from p2phd.models.engine.engine import Engine  # noqa: E402
@@ -44,6 +45,14 @@ def street_maps():
         label[75:105, x0 : x0 + 60] = CAR
         inst[75:105, x0 : x0 + 60] = oid
     return label, inst
+
+
+@pytest.fixture
+def jobs(qtbot, engine):
+    """The engine service the render controller would lend the panel: the engine runs only there."""
+    service = EngineJobs(engine=engine)
+    yield service
+    service.close()
 
 
 @pytest.fixture
@@ -109,8 +118,8 @@ def test_relabel_gives_a_new_id_and_selects_it(qtbot, panel, document):
     assert document.label[80, 40] == TRUCK and document.instance[80, 40] == new_id
 
 
-def test_gallery_click_applies_that_cluster(qtbot, panel, document, engine):
-    panel.set_engine(engine)
+def test_gallery_click_applies_that_cluster(qtbot, panel, document, engine, jobs):
+    panel.set_engine(engine, jobs)
     panel.set_object(CAR_A)
     wait_for_gallery(qtbot, panel)
     icons = [b.icon().pixmap(96, 96).toImage() for b in panel.gallery.buttons]
@@ -125,8 +134,8 @@ def test_gallery_click_applies_that_cluster(qtbot, panel, document, engine):
     assert document.styles.get(CAR_A) is None and not panel.gallery.buttons[1].isChecked()
 
 
-def test_randomise_blend_and_copy(qtbot, panel, document, engine):
-    panel.set_engine(engine)
+def test_randomise_blend_and_copy(qtbot, panel, document, engine, jobs):
+    panel.set_engine(engine, jobs)
     panel.set_object(CAR_A)
     click(qtbot, panel.randomize_button)
     assert document.styles.get(CAR_A) in range(4)
@@ -148,7 +157,7 @@ def test_randomise_blend_and_copy(qtbot, panel, document, engine):
     assert "no object 26007" in panel.message.text() and document.styles.get(CAR_A) == 1
 
 
-def test_appearance_from_photo_sets_vectors_of_shared_objects(qtbot, panel, document, engine, tmp_path):
+def test_appearance_from_photo_sets_vectors_of_shared_objects(qtbot, panel, document, engine, tmp_path, jobs):
     label, inst = street_maps()
     inst[75:105, 150:210] = ROAD  # the photo has car A but not car B
     label[75:105, 150:210] = ROAD
@@ -156,7 +165,7 @@ def test_appearance_from_photo_sets_vectors_of_shared_objects(qtbot, panel, docu
     write_maps(tmp_path / "label.png", label, tmp_path / "inst.png", inst)
     picked = (str(tmp_path / "photo.png"), str(tmp_path / "label.png"), str(tmp_path / "inst.png"))
     panel.photo_picker = lambda parent: picked
-    panel.set_engine(engine)
+    panel.set_engine(engine, jobs)
     panel.set_object(CAR_A)
     with qtbot.waitSignal(panel.sig_message, check_params_cb=lambda m: "applied" in m, timeout=30000):
         click(qtbot, panel.photo_button)
@@ -178,20 +187,20 @@ def test_close_unsubscribes(qtbot, panel, document):
     assert panel.area_label.text() == "1800 px"  # no longer listening
 
 
-def test_thumbnails_rerender_only_after_edits_near_the_object(qtbot, panel, document, engine):
-    panel.set_engine(engine)
+def test_thumbnails_rerender_only_after_edits_near_the_object(qtbot, panel, document, engine, jobs):
+    panel.set_engine(engine, jobs)
     panel.set_object(CAR_A)
     wait_for_gallery(qtbot, panel)
-    generation = panel._previews.generation
+    runs = panel._preview_runs
     document.paint_stroke([(250, 5), (252, 6)], BUILDING, 2)  # far away
     qtbot.waitUntil(lambda: not panel._refresh_timer.isActive())
-    assert panel._previews.generation == generation
+    assert panel._preview_runs == runs
     document.paint_stroke([(95, 90), (100, 92)], BUILDING, 3)  # touching the car
-    qtbot.waitUntil(lambda: panel._previews.generation == generation + 1)
+    qtbot.waitUntil(lambda: panel._preview_runs == runs + 1)
     wait_for_gallery(qtbot, panel)
 
 
-def test_selecting_another_object_stops_the_previous_preview_job(qtbot, panel, engine, monkeypatch):
+def test_selecting_another_object_stops_the_previous_preview_job(qtbot, panel, engine, monkeypatch, jobs):
     monkeypatch.setattr(object_panel, "PREVIEW_BATCH", 1)
     gate, calls, real = threading.Event(), [], engine.style_previews
 
@@ -202,7 +211,7 @@ def test_selecting_another_object_stops_the_previous_preview_job(qtbot, panel, e
         return real(request, object_id, indices)
 
     monkeypatch.setattr(engine, "style_previews", gated)
-    panel.set_engine(engine)
+    panel.set_engine(engine, jobs)
     panel.set_object(CAR_A)
     qtbot.waitUntil(lambda: len(calls) == 1)
     panel.set_object(CAR_B)  # while car A's first batch is still running

@@ -122,6 +122,30 @@ def test_model_loads_in_background(qtbot, tmp_path):
     controller.close()
 
 
+def test_a_model_load_runs_on_the_engine_thread_never_beside_a_render(qtbot, tmp_path):
+    old, new = FakeEngine(block=True), FakeEngine()
+    loaded_on = []
+
+    def loader(settings):
+        loaded_on.append(threading.get_ident())
+        return new
+
+    controller = RenderController(loader=loader)
+    controller.set_document(Document(64, 32, fill=7))
+    controller.set_engine(old)
+    qtbot.waitUntil(lambda: len(old.requests) == 1)  # the old engine is rendering, blocked
+    controller.load_model(ModelSettings(tmp_path))
+    assert controller.loading and loaded_on == []  # the engine thread is busy: the load waits its turn
+    with qtbot.waitSignal(controller.engine_changed, timeout=10000):
+        old.gate.set()
+    with qtbot.waitSignal(controller.sig_frame, timeout=10000):
+        pass  # the new engine renders the document
+    assert controller.engine is new and not controller.loading
+    assert set(loaded_on) == old.threads == new.threads  # one thread loads and renders
+    assert threading.get_ident() not in old.threads
+    controller.close()
+
+
 def test_model_failure_is_reported_and_editor_stays_usable(qtbot, tmp_path):
     def loader(settings):
         raise ValueError("no config.json here\nsecond line")

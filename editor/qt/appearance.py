@@ -1,14 +1,13 @@
 """Appearance from a photo: pick a photo with its label/instance maps, encode per-object style vectors.
 
-The encoding runs on a worker thread (:func:`encode_photo_appearance`); the object panel applies the
-vectors to the objects the photo and the document share.
+The encoding runs as an engine-service job (:func:`encode_photo_appearance`, on the engine thread);
+the object panel applies the vectors to the objects the photo and the document share.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from p2phd.editor.qt.workers import engine_lock
 from p2phd.models.mapfiles.reading import read_instance, read_label, read_photo
 from PySide6.QtWidgets import QFileDialog, QWidget
 
@@ -30,9 +29,8 @@ def pick_photo_files(parent: QWidget) -> tuple[str, str, str | None] | None:
 
 
 def encode_photo_appearance(engine, photo_path: str, label_path: str, instance_path: str | None) -> dict:
-    """Read the photo and its maps and run the engine's encoder (worker thread); {object id: vector}."""
+    """Read the photo and its maps and run the engine's encoder (engine thread); {object id: vector}."""
     photo = read_photo(photo_path)  # writable arrays: torch.from_numpy warns on read-only ones
     label = read_label(label_path)
     instance = None if instance_path is None else read_instance(instance_path)
-    with engine_lock(engine):
-        return engine.encode_appearance(photo, label, instance)
+    return engine.encode_appearance(photo, label, instance)

@@ -224,7 +224,7 @@ class MainWindow(QMainWindow):
             p = engine.precision
             self.status_device.setText(f"{engine.bundle.model_id} · {p.device} {p.name}")
         if "object" in self.docks:
-            self.docks["object"].set_engine(engine)
+            self.docks["object"].set_engine(engine, self.render.jobs)
         library = self.docks.get("library")
         path = getattr(getattr(engine, "bundle", None), "path", None)
         if library is not None:

@@ -1,7 +1,7 @@
 """The object panel: the selected object's class, id and area, and what can be done to it.
 
 Every change goes through the document (so it is undoable); engine work (style thumbnails, the
-appearance encoder) runs on background runners, never on the UI thread.
+appearance encoder) is submitted to the engine service (``EngineJobs``), never run on the UI thread.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from p2phd.editor.qt.appearance import PhotoPicker, encode_photo_appearance, pic
 from p2phd.editor.qt.palette_dock import class_text
 from p2phd.editor.qt.style_gallery import BlendControls, StyleGallery
 from p2phd.editor.qt.thumbnails import rgb_thumbnail, swatch_icon
-from p2phd.editor.qt.workers import BackgroundRunner, engine_lock
 from p2phd.models.labels import BY_ID, LABELS, class_of
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
@@ -31,12 +30,9 @@ from PySide6.QtWidgets import (
 
 #: pixels around the object whose edits make its style thumbnails stale (about the crop they show)
 PREVIEW_CONTEXT = 48
-#: clusters rendered per engine call: small enough that a stroke's render never waits long for the lock
+#: clusters rendered per engine job: small enough that a stroke's render, queued behind one batch,
+#: never waits long (the next batch is submitted when one arrives, behind whatever came meanwhile)
 PREVIEW_BATCH = 4
-
-
-class _SupersededError(Exception):
-    """A style-preview job stops early because its result would be dropped anyway."""
 
 
 class ObjectPanel(QDockWidget):
@@ -48,11 +44,12 @@ class ObjectPanel(QDockWidget):
         self.setObjectName("ObjectPanel")
         self.document = None
         self.engine = None
+        self.jobs = None  # EngineJobs: where style previews and appearance encoding run
         self.object_id: int | None = None
         self.photo_picker: PhotoPicker = pick_photo_files
         self._unsubscribe: Callable[[], None] | None = None
-        self._previews = BackgroundRunner(self)
-        self._appearance = BackgroundRunner(self)
+        self._preview_runs = 0  # style-preview renders started (tests)
+        self._thumbnails: list = []
         self._refresh_timer = QTimer(self, singleShot=True, interval=0, timeout=self._after_events)
         self._preview_stale = False
         self._preview_box = None  # the object's box (padded) when its thumbnails were rendered
@@ -116,20 +113,29 @@ class ObjectPanel(QDockWidget):
         self._unsubscribe = document.subscribe(self._on_document_event)
         self.set_object(None)
 
-    def set_engine(self, engine) -> None:
+    def set_engine(self, engine, jobs=None) -> None:
+        """``engine`` for its facts (clusters, config); ``jobs`` (``EngineJobs``) runs it."""
         self.engine = engine
+        if jobs is not None:
+            self.jobs = jobs
+        if engine is not None and self.jobs is None:
+            raise ValueError("the object panel needs the engine service (jobs) to run an engine")
         self._request_previews()
         self.refresh()
 
     def set_object(self, object_id: int | None) -> None:
         self.object_id = None if object_id is None else int(object_id)
-        self._previews.cancel()
+        self._cancel("styles")
         self.refresh()
         self._request_previews()
 
     def wait_for_workers(self, msecs: int = -1) -> bool:
-        """Block until background jobs finished (shutdown and tests)."""
-        return self._previews.wait(msecs) and self._appearance.wait(msecs)
+        """Block until the engine thread is idle (shutdown and tests)."""
+        return self.jobs is None or self.jobs.wait_idle(msecs)
+
+    def _cancel(self, kind: str) -> None:
+        if self.jobs is not None:
+            self.jobs.cancel(kind)
 
     # -- views ----------------------------------------------------------------------------------
     def clusters(self) -> np.ndarray | None:
@@ -188,29 +194,36 @@ class ObjectPanel(QDockWidget):
         self._preview_stale = False
         message = self._gallery_message()
         if message is not None:
-            self._previews.cancel()
+            self._cancel("styles")
             self.gallery.show_message(message)
             return
         from p2phd.models.engine.request import EngineRequest
 
         label, instance, styles, revision = self.document.snapshot()
-        engine, oid, k = self.engine, self.object_id, len(self.clusters())
-        self._preview_box = self.document.object_bbox(oid).pad(PREVIEW_CONTEXT)
-        generation, runner = self._previews.next_generation, self._previews
-
-        def render() -> list:
-            request = EngineRequest(label, instance, styles, revision=revision)
-            images = []
-            for start in range(0, k, PREVIEW_BATCH):
-                if not runner.is_current(generation):
-                    raise _SupersededError  # another object was selected: stop using the engine
-                with engine_lock(engine):  # released between batches so renders can slip in
-                    _, crops = engine.style_previews(request, oid, range(start, min(start + PREVIEW_BATCH, k)))
-                images += [rgb_thumbnail(crop) for crop in crops]
-            return images
-
+        request = EngineRequest(label, instance, styles, revision=revision)
+        self._preview_box = self.document.object_bbox(self.object_id).pad(PREVIEW_CONTEXT)
+        self._preview_runs += 1
+        self._thumbnails = []
         self.gallery.show_busy()
-        self._previews.submit(render, self._show_previews, self._preview_failed)
+        self._submit_previews(request, self.object_id, len(self.clusters()), 0)
+
+    def _submit_previews(self, request, oid: int, k: int, start: int) -> None:
+        """One batch of clusters as a ``styles`` job; the next batch is submitted when it arrives, so
+        selecting another object (a newer ``styles`` job) stops the chain."""
+        stop = min(start + PREVIEW_BATCH, k)
+
+        def render(engine, should_cancel) -> list:
+            _, crops = engine.style_previews(request, oid, range(start, stop))
+            return [rgb_thumbnail(crop) for crop in crops]
+
+        def arrived(images: list) -> None:
+            self._thumbnails += images
+            if stop < k:
+                self._submit_previews(request, oid, k, stop)
+            else:
+                self._show_previews(self._thumbnails)
+
+        self.jobs.submit("styles", render, arrived, self._preview_failed)
 
     def _show_previews(self, images: list) -> None:
         self.gallery.set_thumbnails(images)
@@ -286,10 +299,10 @@ class ObjectPanel(QDockWidget):
         chosen = self.photo_picker(self)
         if not chosen or self.engine is None:
             return
-        engine = self.engine
         self._say("Encoding the photo's appearance…")
-        self._appearance.submit(
-            lambda: encode_photo_appearance(engine, *chosen),
+        self.jobs.submit(
+            "appearance",
+            lambda engine, should_cancel: encode_photo_appearance(engine, *chosen),
             self._apply_appearance,
             lambda exc: self._say(f"Appearance from photo failed: {exc}"),
         )
@@ -313,8 +326,8 @@ class ObjectPanel(QDockWidget):
 
     def closeEvent(self, event) -> None:
         self._disconnect()
-        self._previews.cancel()
-        self._appearance.cancel()
+        self._cancel("styles")
+        self._cancel("appearance")
         super().closeEvent(event)
 
     def showEvent(self, event) -> None:

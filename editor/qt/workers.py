@@ -1,203 +1,190 @@
-"""Run a callable off the UI thread and get its result back on the UI thread, newest job only.
+"""The Qt face of the job queues in ``models/engine/service.py``: submit on the UI thread, get the
+outcome back on the UI thread, newest job of each kind only. No locks here: the engine service runs
+every engine job on its one thread; these classes only carry outcomes across threads.
 
-``BackgroundRunner.submit(fn, on_done, on_error)`` queues ``fn()`` on a private one-thread pool. The
-result comes back through a queued signal, so ``on_done`` runs on the thread that owns the runner
-(the UI thread). Every submit bumps a generation counter: results of older jobs are dropped, which
-cancels them as far as the UI is concerned (the callable may also poll ``is_current``).
-
-The engine is not thread-safe (its cached frame, features and norm modes are shared state), so code
-that calls it from a worker holds :func:`engine_lock` for that engine; the render controller does too.
+- :class:`EngineJobs` wraps the :class:`~p2phd.models.engine.service.EngineService` (model loading,
+  frames, style previews, appearance): the render controller owns one and lends it to the docks.
+- :class:`BackgroundRunner` wraps a plain :class:`~p2phd.models.engine.service.JobQueue` for work
+  that needs no engine (the library dock's thumbnails), one kind, same latest-wins rules.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from p2phd.models.engine.service import EngineService, JobQueue, Outcome
+from PySide6.QtCore import QObject, Qt, Signal
 
-
-class FairLock:
-    """A non-reentrant lock granted in arrival order.
-
-    A plain lock lets the thread that just released it take it straight back, so a job that runs the
-    engine in several short slices (style previews) would starve the render worker waiting between
-    them. With first-come-first-served the render slips in between two slices.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._locked = False
-        self._waiters: deque[object] = deque()
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        with self._cond:
-            if not self._locked and not self._waiters:
-                self._locked = True
-                return True
-            if not blocking or timeout == 0:
-                return False
-            token = object()
-            self._waiters.append(token)
-            granted = self._cond.wait_for(
-                lambda: not self._locked and self._waiters[0] is token, None if timeout < 0 else timeout
-            )
-            if granted:
-                self._waiters.popleft()
-                self._locked = True
-            else:
-                self._waiters.remove(token)
-                self._cond.notify_all()  # the next in line may be free to go now
-            return granted
-
-    def release(self) -> None:
-        with self._cond:
-            if not self._locked:
-                raise RuntimeError("release of an unlocked FairLock")
-            self._locked = False
-            self._cond.notify_all()
-
-    def __enter__(self) -> FairLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.release()
-
-
-_ENGINE_LOCKS: weakref.WeakKeyDictionary[Any, FairLock] = weakref.WeakKeyDictionary()
-_ENGINE_LOCKS_GUARD = threading.Lock()
-
-
-def engine_lock(engine: Any) -> FairLock:
-    """The lock every thread holds while it runs ``engine`` (one per engine object, first come first served)."""
-    with _ENGINE_LOCKS_GUARD:
-        lock = _ENGINE_LOCKS.get(engine)
-        if lock is None:
-            lock = _ENGINE_LOCKS[engine] = FairLock()
-        return lock
-
-
-def locked_run(engine: Any) -> Callable[..., Any]:
-    """``engine.run`` holding :func:`engine_lock`: what a ``LatestWinsScheduler`` should be given."""
-    lock = engine_lock(engine)
-
-    def run(request, should_cancel=lambda: False):
-        with lock:
-            return engine.run(request, should_cancel)
-
-    return run
+OnDone = Callable[[Any], None]
+OnError = Callable[[BaseException], None]
 
 
 class _Relay(QObject):
-    """Carries results across threads. Parentless, so a running job keeps it alive by reference."""
+    """Carries outcomes from the worker thread. Parentless, so the worker keeps it alive by reference."""
 
-    sig_finished = Signal(int, object)
-    sig_failed = Signal(int, object)
-
-
-class _Job(QRunnable):
-    def __init__(self, generation: int, fn: Callable[[], Any], relay: _Relay):
-        super().__init__()
-        self.setAutoDelete(True)
-        self._generation, self._fn, self._relay = generation, fn, relay
-
-    def run(self) -> None:
-        try:
-            result = self._fn()
-        except BaseException as exc:  # delivered to on_error on the UI thread, never lost
-            self._relay.sig_failed.emit(self._generation, exc)
-        else:
-            self._relay.sig_finished.emit(self._generation, result)
+    sig_outcome = Signal(object)
 
 
-class BackgroundRunner(QObject):
-    """One background job at a time per runner; only the newest submitted job's outcome is delivered."""
+class _QtDelivery(QObject):
+    """Callbacks per kind; an outcome reaches its callback only if its job is still the newest of its kind."""
 
     sig_busy_changed = Signal(bool)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
         self._relay = _Relay()
-        self._relay.sig_finished.connect(self._on_finished, Qt.ConnectionType.QueuedConnection)
-        self._relay.sig_failed.connect(self._on_failed, Qt.ConnectionType.QueuedConnection)
-        self._lock = threading.Lock()
-        self._generation = 0
-        self._callbacks: tuple[Callable[[Any], None] | None, Callable[[BaseException], None] | None] = (None, None)
-        self._busy = False
+        self._relay.sig_outcome.connect(self._on_outcome, Qt.ConnectionType.QueuedConnection)
+        self._callbacks: dict[str, tuple[int, OnDone | None, OnError | None]] = {}
+        self._serials: dict[str, int] = {}
+        self._closed = False
+
+    def _queue(self) -> JobQueue:
+        raise NotImplementedError
+
+    def _track(self, kind: str, ticket: int, on_done: OnDone | None, on_error: OnError | None) -> int:
+        was_busy = bool(self._callbacks)
+        self._callbacks[kind] = (ticket, on_done, on_error)
+        if not was_busy:
+            self.sig_busy_changed.emit(True)
+        return ticket
+
+    def _untrack(self, kind: str) -> None:
+        if self._callbacks.pop(kind, None) is not None and not self._callbacks:
+            self.sig_busy_changed.emit(False)
+
+    def last_serial(self, kind: str) -> int:
+        """The serial of the last outcome of ``kind`` delivered (see ``Outcome.serial``)."""
+        return self._serials.get(kind, 0)
+
+    def busy(self, kind: str | None = None) -> bool:
+        """An outcome (of ``kind``) is still to be delivered."""
+        return bool(self._callbacks) if kind is None else kind in self._callbacks
+
+    def cancel(self, kind: str) -> None:
+        """Nothing more of ``kind`` is delivered; its running job sees ``should_cancel()``."""
+        if not self._closed:
+            self._queue().cancel(kind)
+        self._untrack(kind)
+
+    def wait_idle(self, msecs: int = -1) -> bool:
+        """Block until the worker has nothing waiting or running (tests and shutdown)."""
+        return self._queue().wait_idle(None if msecs < 0 else msecs / 1000)
+
+    def close(self) -> None:
+        """Stop the worker; later submissions are ignored (widgets may still fire during shutdown)."""
+        self._closed = True
+        self._callbacks.clear()
+        self._queue().close()
+
+    def _on_outcome(self, outcome: Outcome) -> None:
+        entry = self._callbacks.get(outcome.kind)
+        if entry is None or entry[0] != outcome.ticket or not self._queue().is_current(outcome.kind, outcome.ticket):
+            self._dropped(outcome)
+            return
+        _, on_done, on_error = entry
+        self._untrack(outcome.kind)
+        if outcome.error is None:
+            self._serials[outcome.kind] = outcome.serial
+        self._delivered(outcome)
+        if outcome.error is None:
+            if on_done is not None:
+                on_done(outcome.result)
+        elif on_error is None:
+            raise outcome.error
+        else:
+            on_error(outcome.error)
+
+    def _delivered(self, outcome: Outcome) -> None:
+        """Hook: an outcome is about to reach its callback."""
+
+    def _dropped(self, outcome: Outcome) -> None:
+        """Hook: an outcome arrived after its job was superseded."""
+
+
+class EngineJobs(_QtDelivery):
+    """The editor's engine service. ``engine`` may be read for its facts (bundle, config, precision);
+    it runs only inside jobs, on the service's thread."""
+
+    engine_changed = Signal(object)  # the engine now installed (or None), after a load was delivered
+
+    def __init__(self, parent: QObject | None = None, engine: Any = None):
+        super().__init__(parent)
+        self.service = EngineService(self._relay.sig_outcome.emit, engine)
+        self.destroyed.connect(lambda *_, service=self.service: service.close(0))
+
+    def _queue(self) -> JobQueue:
+        return self.service.jobs
 
     @property
-    def generation(self) -> int:
-        return self._generation
+    def engine(self) -> Any:
+        return self.service.engine
 
-    @property
-    def next_generation(self) -> int:
-        """The generation the next ``submit`` gets (UI thread), so its callable can poll ``is_current``."""
-        return self._generation + 1
+    def load(self, loader: Callable[[], Any], on_done: OnDone | None = None, on_error: OnError | None = None) -> int:
+        """Build the engine with ``loader()`` on the service thread; ``on_done(engine)`` on the UI thread."""
+        if self._closed:
+            return -1
+        return self._track("load", self.service.load(loader), on_done, on_error)
 
-    @property
-    def busy(self) -> bool:
-        """True while the newest job has not delivered yet."""
-        return self._busy
-
-    def is_current(self, generation: int) -> bool:
-        """For long callables: False once a newer job was submitted or ``cancel`` was called."""
-        with self._lock:
-            return generation == self._generation
+    def render(
+        self,
+        request,
+        after: Callable[[Any], Any] | None = None,
+        on_done: OnDone | None = None,
+        on_error: OnError | None = None,
+    ) -> int:
+        """A frame job (see :meth:`EngineService.render`); ``after`` runs on the worker."""
+        if self._closed:
+            return -1
+        return self._track("frame", self.service.render(request, after), on_done, on_error)
 
     def submit(
         self,
-        fn: Callable[[], Any],
-        on_done: Callable[[Any], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
+        kind: str,
+        work: Callable[[Any, Callable[[], bool]], Any],
+        on_done: OnDone | None = None,
+        on_error: OnError | None = None,
     ) -> int:
-        """Queue ``fn``; older jobs still queued are discarded. Returns the job's generation."""
-        with self._lock:
-            self._generation += 1
-            generation = self._generation
-        self._callbacks = (on_done, on_error)
-        self._pool.clear()  # queued, not yet started: never run them
-        self._pool.start(_Job(generation, fn, self._relay))
-        self._set_busy(True)
-        return generation
+        """``work(engine, should_cancel)`` as the newest job of ``kind`` (``styles``, ``appearance``...)."""
+        if self._closed:
+            return -1
+        return self._track(kind, self.service.submit(kind, work), on_done, on_error)
 
-    def cancel(self) -> None:
-        """Drop whatever is queued or running: nothing more is delivered."""
-        with self._lock:
-            self._generation += 1
-        self._pool.clear()
-        self._callbacks = (None, None)
-        self._set_busy(False)
+    def _delivered(self, outcome: Outcome) -> None:
+        if outcome.kind == "load" and outcome.error is None:
+            self.engine_changed.emit(outcome.result)
+
+
+class BackgroundRunner(_QtDelivery):
+    """One background job at a time; only the newest submitted job's outcome is delivered."""
+
+    KIND = "job"
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._jobs = JobQueue(self._relay.sig_outcome.emit, "p2phd-background")
+        self.destroyed.connect(lambda *_, jobs=self._jobs: jobs.close(0))
+
+    def _queue(self) -> JobQueue:
+        return self._jobs
+
+    def submit(self, fn: Callable[[], Any], on_done: OnDone | None = None, on_error: OnError | None = None) -> int:
+        """Queue ``fn()``; an older job still waiting is discarded. Returns the job's ticket."""
+        if self._closed:
+            return -1
+        return self._track(self.KIND, self._jobs.submit(self.KIND, lambda should_cancel: fn()), on_done, on_error)
+
+    def cancel(self) -> None:  # noqa: D102 - one kind only
+        super().cancel(self.KIND)
+
+    @property
+    def busy(self) -> bool:  # type: ignore[override]
+        """True while the newest job has not delivered yet."""
+        return super().busy()
+
+    def is_current(self, ticket: int) -> bool:
+        return self._jobs.is_current(self.KIND, ticket)
 
     def wait(self, msecs: int = -1) -> bool:
-        """Block until the pool is idle (tests and shutdown); True when it is."""
-        return self._pool.waitForDone(msecs)
-
-    def _on_finished(self, generation: int, result: Any) -> None:
-        if not self.is_current(generation):
-            return
-        on_done, _ = self._callbacks
-        self._callbacks = (None, None)
-        self._set_busy(False)
-        if on_done is not None:
-            on_done(result)
-
-    def _on_failed(self, generation: int, exc: BaseException) -> None:
-        if not self.is_current(generation):
-            return
-        _, on_error = self._callbacks
-        self._callbacks = (None, None)
-        self._set_busy(False)
-        if on_error is None:
-            raise exc
-        on_error(exc)
-
-    def _set_busy(self, busy: bool) -> None:
-        if busy != self._busy:
-            self._busy = busy
-            self.sig_busy_changed.emit(busy)
+        """Block until the worker is idle (tests and shutdown); True when it is."""
+        return self.wait_idle(msecs)

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from p2phd.models.checkpoint.bundle import Bundle, load_bundle
 from p2phd.models.config import ARCHS
+from p2phd.models.engine.device import applied, backend_flags, peak_gpu_memory_gib, synchronizer
 from p2phd.models.engine.engine import Engine
-from p2phd.models.engine.precision import select_precision
+from p2phd.models.engine.precision import Precision, select_precision
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.inputs.network_input import encode_input, feature_map
 from p2phd.models.mapfiles.to_image import to_uint8_image
@@ -55,11 +56,16 @@ def _stats(times: list[float]) -> dict[str, float]:
     return {"median": statistics.median(times), "min": min(times), "max": max(times), "n": len(times)}
 
 
-def _timed(fn: Callable[[], object], repeat: int) -> tuple[list[float], object]:
+def _timed(
+    fn: Callable[[], object], repeat: int, sync: Callable[[], None] = lambda: None
+) -> tuple[list[float], object]:
+    """Seconds per call; ``sync`` (see ``device.synchronizer``) makes a GPU's queued work count."""
     times, out = [], None
     for _ in range(repeat):
+        sync()
         t0 = time.perf_counter()
         out = fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return times, out
 
@@ -90,6 +96,9 @@ def run_benchmark(
     report: dict = {"size": f"{w}x{h}", "torch": torch.__version__, "threads": torch.get_num_threads()}
     t0 = time.perf_counter()
     chosen = select_precision(precision, device)
+    sync = synchronizer(chosen.device)
+    if chosen.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     engine = Engine(load(), chosen, backend)
     report.update(
         load_s=time.perf_counter() - t0,
@@ -105,7 +114,7 @@ def run_benchmark(
 
     label, inst = synthetic_scene(w, h)
     request = EngineRequest(label, inst, revision=1)
-    times, result = _timed(lambda: engine.run(request), repeat)
+    times, result = _timed(lambda: engine.run(request), repeat, sync)
     report["engine_full_s"] = _stats(times)
     log(f"engine full frame median {report['engine_full_s']['median']:.3f}s")
 
@@ -117,9 +126,7 @@ def run_benchmark(
         inst[y : y + brush, x : x + brush] = 11
         revision += 1
         dab = EngineRequest(label, inst, revision=revision, dirty=(x, y, x + brush, y + brush), preview=True)
-        t0 = time.perf_counter()
-        engine.run(dab)
-        dab_times.append(time.perf_counter() - t0)
+        dab_times += _timed(lambda dab=dab: engine.run(dab), 1, sync)[0]
     report["dab64_preview_s"] = _stats(dab_times) if engine.local else None
     report["dab_px"] = brush
     if engine.config.instance_feat and engine.bundle.clusters:
@@ -128,10 +135,11 @@ def run_benchmark(
         biggest = int(ids[np.argmax(counts)])
         car = EngineRequest(scene_label, scene_inst, revision=revision + 1)
         engine.run(car)
-        times, _ = _timed(lambda: engine.style_previews(car, biggest), repeat)
+        times, _ = _timed(lambda: engine.style_previews(car, biggest), repeat, sync)
         report["style_previews_s"] = _stats(times)
         report["style_previews_k"] = len(engine.bundle.clusters[CAR])
     report["peak_rss_engine_gib"] = peak_rss_gib()
+    report["peak_gpu_mem_engine_gib"] = peak_gpu_memory_gib(chosen.device)  # None off CUDA
     log(
         f"dab preview median {report['dab64_preview_s'] and report['dab64_preview_s']['median']}s; "
         f"style previews {report.get('style_previews_s')}"
@@ -141,12 +149,16 @@ def run_benchmark(
     engine = None  # free its memory before the fp32 reference loads
     gc.collect()
     if reference_repeat > 0:
-        bundle = load()  # same weights again: eager fp32 NCHW, NVIDIA's way
+        # same weights again, eager fp32 NCHW (NVIDIA's way) on the engine's device, IEEE fp32 on CUDA
+        bundle = load()
         label, inst = synthetic_scene(w, h)  # the map the engine's full frames used
         feat = feature_map(inst, bundle.clusters, bundle.config.feat_num) if bundle.config.instance_feat else None
-        x = encode_input(bundle.config, label, inst, feat)
-        with torch.inference_mode():
-            times, out = _timed(lambda: bundle.G(x), reference_repeat)
+        x = encode_input(bundle.config, label, inst, feat, device=chosen.device)
+        G = bundle.G.to(chosen.device)
+        reference = Precision(chosen.device, torch.float32, channels_last=False)
+        with torch.inference_mode(), applied(backend_flags(reference)):
+            times, out = _timed(lambda: G(x), reference_repeat, sync)
+        report["fp32_device"] = chosen.device
         report["fp32_full_s"] = _stats(times)
         report["psnr_db"] = psnr(engine_image, to_uint8_image(out[0]))
         report["speedup"] = report["fp32_full_s"]["median"] / report["engine_full_s"]["median"]
@@ -155,6 +167,7 @@ def run_benchmark(
             f"PSNR {report['psnr_db']:.1f} dB"
         )
     report["peak_rss_gib"] = peak_rss_gib()
+    report["peak_gpu_mem_gib"] = peak_gpu_memory_gib(chosen.device)
     return report
 
 

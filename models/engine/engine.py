@@ -6,6 +6,7 @@ input, the last enhancer's coarse input features and its instance-norm statistic
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -16,10 +17,10 @@ import numpy as np
 import torch
 from p2phd.models.checkpoint.bundle import Bundle, load_bundle
 from p2phd.models.engine import incremental
+from p2phd.models.engine.device import applied, backend_flags, crop_grid, synchronizer
 from p2phd.models.engine.norm import norm_mode, norms_in, replace_instance_norms
 from p2phd.models.engine.precision import HardwareFacts, Precision, select_precision
-from p2phd.models.engine.request import EngineRequest, EngineResult, Rect
-from p2phd.models.engine.scheduler import RunCancelledError
+from p2phd.models.engine.request import EngineRequest, EngineResult, Rect, RunCancelledError
 from p2phd.models.errors import InputMapError
 from p2phd.models.inputs.network_input import encode_input, feature_map, validate_maps
 from p2phd.models.mapfiles.to_image import to_uint8_image
@@ -34,16 +35,35 @@ def _never() -> bool:
     return False
 
 
+def should_compile(backend: str, precision: Precision, pixels: int) -> bool:
+    """Whether a frame of ``pixels`` runs through torch.compile (before any failure to compile).
+
+    ``auto`` compiles only where it was measured to pay: CPU bf16 at 1024x512 and more (~40 s once,
+    ~25% per frame after). Never on CUDA by default: a frame takes milliseconds there, compiling takes
+    minutes and every new size recompiles. Not on MPS (new in inductor), not in fp32 (the reference
+    precision stays on NVIDIA's eager kernels)."""
+    if backend == "compile":
+        return True
+    return (
+        backend == "auto"
+        and precision.device == "cpu"
+        and precision.dtype == torch.bfloat16
+        and pixels >= COMPILE_MIN_PIXELS
+    )
+
+
 class Engine:
-    """Synthesizes frames from :class:`EngineRequest` snapshots; not thread-safe (one worker owns it).
+    """Synthesizes frames from :class:`EngineRequest` snapshots; not thread-safe: the
+    :class:`~p2phd.models.engine.service.EngineService` runs every job on one thread.
 
     Takes over ``bundle.G``: its instance norms are swapped for cached-statistics ones and it is cast
     to the chosen device, dtype and memory layout in place. ``backend``: ``eager``, ``compile``
     (torch.compile with weight freezing, compiled code cached under ``~/.cache/p2phd``) or ``auto``
-    (compile for frames of 1024x512 and more, falling back to eager when compiling fails).
+    (see :func:`should_compile`; falls back to eager when compiling fails). ``render_at_native``:
+    documents larger than the model's native size render at native size (the editor's choice).
     """
 
-    def __init__(self, bundle: Bundle, precision: Precision, backend: str = "auto"):
+    def __init__(self, bundle: Bundle, precision: Precision, backend: str = "auto", render_at_native: bool = False):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.bundle = bundle
@@ -52,12 +72,14 @@ class Engine:
         self.device = torch.device(precision.device)
         self.memory_format = torch.channels_last if precision.channels_last else torch.contiguous_format
         G = bundle.G
-        replace_instance_norms(G)
+        for norm in replace_instance_norms(G):
+            norm.stats_dtype = precision.norm_dtype
         self.G = G.to(self.device, precision.dtype).to(memory_format=self.memory_format).eval()
         if bundle.E is not None:
             bundle.E.to(self.device).eval()  # E stays fp32: it runs once per user photo
-        if precision.device == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed frame sizes: pick the fastest kernels once
+        self.flags = backend_flags(precision)  # applied only while the engine runs (see device.applied)
+        self.crop_grid = crop_grid(precision)
+        self._sync = synchronizer(self.device)
         self.local = isinstance(self.G, LocalEnhancer)
         if self.local:
             self.down, self.up = self.G.enhancer(self.G.n_local_enhancers)
@@ -66,12 +88,17 @@ class Engine:
                 norm.mode = "record"  # every full frame keeps the statistics previews replay
         self.backend = backend
         self.backend_used = "eager"
-        # The editor sets this: documents larger than the model's native size render at native size.
-        self.render_at_native = False
+        self._render_at_native = bool(render_at_native)
         self._compiled = None
         self._input: torch.Tensor | None = None  # encoded full-frame input of the last request
         self._coarse: torch.Tensor | None = None
+        self._coarse_size: tuple[int, int] | None = None  # (w, h) of the frame the coarse features belong to
         self._frame: np.ndarray | None = None
+
+    @property
+    def render_at_native(self) -> bool:
+        """A loading option (``Engine(..., render_at_native=True)``), fixed for the engine's life."""
+        return self._render_at_native
 
     @classmethod
     def load(
@@ -81,9 +108,10 @@ class Engine:
         precision: str = "auto",
         backend: str = "auto",
         facts: HardwareFacts | None = None,
+        render_at_native: bool = False,
     ) -> Engine:
         chosen = select_precision(precision, device, facts)
-        return cls(load_bundle(checkpoint, "cpu"), chosen, backend)
+        return cls(load_bundle(checkpoint, "cpu"), chosen, backend, render_at_native=render_at_native)
 
     def _eager_generator(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """G(x) and, for a local enhancer, the coarse features its last enhancer adds."""
@@ -100,18 +128,8 @@ class Engine:
         return out, coarse
 
     def _wants_compiled(self, x: torch.Tensor) -> bool:
-        if self.backend == "compile":
-            return True
-        # auto: compiling costs ~40 s once and saved ~25% per frame at 1024x512 and above (measured);
-        # for small frames (tests, thumbnails) eager is faster overall. MPS support in inductor is new.
-        # fp32 is the reference precision: it stays on NVIDIA's exact eager kernels.
-        return (
-            self.backend == "auto"
-            and self.precision.device != "mps"
-            and self.precision.dtype != torch.float32
-            and self._compiled is not False
-            and x.shape[-1] * x.shape[-2] >= COMPILE_MIN_PIXELS
-        )
+        failed = self._compiled is False and self.backend != "compile"
+        return not failed and should_compile(self.backend, self.precision, x.shape[-1] * x.shape[-2])
 
     def _generate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self._wants_compiled(x):
@@ -177,13 +195,14 @@ class Engine:
     def run(self, request: EngineRequest, should_cancel: Callable[[], bool] = _never) -> EngineResult:
         """A stroke preview when asked and possible, else the exact full frame."""
         request = self.fit(request)
-        if request.preview and request.dirty is not None and self.can_preview(request):
-            return self.preview(request, should_cancel)
-        return self.full_frame(request, should_cancel)
+        with applied(self.flags):
+            if request.preview and request.dirty is not None and self.can_preview(request):
+                return self.preview(request, should_cancel)
+            return self.full_frame(request, should_cancel)
 
     def fit(self, request: EngineRequest) -> EngineRequest:
         """The request as the engine renders it: at native size when ``render_at_native`` is set."""
-        if not self.render_at_native:
+        if not self._render_at_native:
             return request
         from p2phd.models.engine.work_size import fit_request
 
@@ -196,18 +215,26 @@ class Engine:
         if should_cancel():
             raise RunCancelledError
 
+    def _elapsed(self, t0: float) -> float:
+        self._sync()  # on a GPU, wait for the stage's kernels: else the next stage is charged for them
+        return time.perf_counter() - t0
+
     @torch.inference_mode()
     def full_frame(self, request: EngineRequest, should_cancel: Callable[[], bool] = _never) -> EngineResult:
+        with applied(self.flags):
+            return self._full_frame(request, should_cancel)
+
+    def _full_frame(self, request: EngineRequest, should_cancel: Callable[[], bool]) -> EngineResult:
         timings = {}
         t0 = time.perf_counter()
         self._update_input(request)
-        timings["encode"] = time.perf_counter() - t0
+        timings["encode"] = self._elapsed(t0)
         self._check(should_cancel)
         t0 = time.perf_counter()
         out, coarse = self._generate(self._input)
         if self.local:
-            self._coarse = coarse
-        timings["generator"] = time.perf_counter() - t0
+            self._coarse, self._coarse_size = coarse, request.size
+        timings["generator"] = self._elapsed(t0)
         self._check(should_cancel)
         t0 = time.perf_counter()
         self._frame = to_uint8_image(out[0])
@@ -223,21 +250,49 @@ class Engine:
         t0 = time.perf_counter()
         changed = self._update_input(request)
         w, h = request.size
-        out_rect, crop = incremental.plan_crop(changed, self.radius, w, h)
+        out_rect, crop = incremental.plan_crop(changed, self.radius, w, h, self.crop_grid)
         self._check(should_cancel)
-        with norm_mode(self.down, "replay"), norm_mode(self.up, "replay"), self._preview_threads():
-            patch = incremental.enhance_crop(
-                self.down, self.up, incremental.crop_of(self._input, crop), self._coarse, crop
-            )
+        with applied(self.flags), self._preview_threads():
+            patch = self.enhance_crops(incremental.crop_of(self._input, crop), crop)
         x0, y0, x1, y1 = out_rect
         inner = patch[0, :, y0 - crop[1] : y1 - crop[1], x0 - crop[0] : x1 - crop[0]]
         frame = self._frame.copy()
         frame[y0:y1, x0:x1] = to_uint8_image(inner)
         frame.setflags(write=False)
         self._frame = frame
-        return EngineResult(
-            frame, request.revision, {"preview": time.perf_counter() - t0}, preview=True, region=out_rect
-        )
+        return EngineResult(frame, request.revision, {"preview": self._elapsed(t0)}, preview=True, region=out_rect)
+
+    # ----------------------------------------------------------------- crops (previews.py)
+    def prepare_crops(self, request: EngineRequest) -> None:
+        """Make the coarse features and statistics crops replay match ``request``'s frame size.
+
+        When the last full frame had another size (or there was none), a full frame of ``request``
+        is rendered for them; the stroke caches (input, frame) then no longer match the render
+        requests' chain of dirty rectangles, so they are dropped: the next run is a full frame."""
+        if not self.local:
+            raise ValueError("crops with cached statistics need a local-enhancer model")
+        fitted = self.fit(request)
+        if self._coarse is not None and self._coarse_size == fitted.size:
+            return
+        self.full_frame(dataclasses.replace(fitted, dirty=None))
+        self._input = self._frame = None
+
+    @torch.inference_mode()
+    def enhance_crops(self, batch: torch.Tensor, crop: Rect) -> torch.Tensor:
+        """The last local enhancer on ``batch`` (N x C x h x w: the network input inside ``crop``)
+        plus the cached coarse features, its norms replaying the last full frame's statistics."""
+        if self._coarse is None:
+            raise ValueError("crops need the coarse features of a full frame first (prepare_crops)")
+        # under the caller's backend flags: preview() applies the engine's, style previews turn benchmark off
+        with norm_mode(self.down, "replay"), norm_mode(self.up, "replay"):
+            return incremental.enhance_crop(self.down, self.up, batch, self._coarse, crop)
+
+    @torch.inference_mode()
+    def generate(self, batch: torch.Tensor) -> torch.Tensor:
+        """The whole generator on a batch of inputs, each normalised with its own statistics."""
+        if self.local:
+            raise ValueError("a local-enhancer model renders crops with enhance_crops")
+        return self.G(batch)
 
     def synthesize(
         self, label: np.ndarray, inst: np.ndarray | None = None, styles=None, size: tuple[int, int] | None = None
@@ -258,13 +313,16 @@ class Engine:
         """See :func:`p2phd.models.engine.previews.style_previews`."""
         from p2phd.models.engine.previews import style_previews
 
-        return style_previews(self, self.fit(request), object_id, indices)
+        # one-off shapes (object box, batch of k): tuning kernels for them would cost more than it saves
+        with applied({**self.flags, "cudnn_benchmark": False} if self.flags else {}):
+            return style_previews(self, self.fit(request), object_id, indices)
 
     def encode_appearance(self, photo: np.ndarray, label: np.ndarray, instance: np.ndarray | None = None):
         """See :func:`p2phd.models.engine.previews.encode_appearance`."""
         from p2phd.models.engine.previews import encode_appearance
 
-        return encode_appearance(self, photo, label, instance)
+        with applied({**self.flags, "cudnn_benchmark": False} if self.flags else {}):
+            return encode_appearance(self, photo, label, instance)
 
     @contextmanager
     def _preview_threads(self) -> Iterator[None]:
@@ -286,5 +344,5 @@ class Engine:
         w, h = size or (cfg.native_width or 1024, cfg.native_height or 512)
         t0 = time.perf_counter()
         self.full_frame(EngineRequest(np.zeros((h, w), np.uint8)))
-        self._input = self._coarse = self._frame = None
+        self._input = self._coarse = self._frame = self._coarse_size = None
         return time.perf_counter() - t0

@@ -17,6 +17,11 @@ from p2phd.models.engine.request import Rect
 from torch import nn
 
 ALIGN = 2  # the enhancer's one stride-2 conv: crops start on even pixels so its grid matches the frame's
+# On GPUs crop sides are rounded up to this grid (and the crop moved back inside the frame where it would
+# stick out): a stroke's crops then come from a handful of shapes, so cudnn.benchmark tunes each shape
+# once instead of on almost every dab (300 dabs gave 237 shapes unrounded). More context is still exact.
+# See device.crop_grid.
+CROP_GRID = 64
 
 
 def receptive_radius(layers: list[nn.Module]) -> int:
@@ -61,8 +66,19 @@ def crop_of(tensor: torch.Tensor, rect: Rect) -> torch.Tensor:
     return tensor[:, :, y0:y1, x0:x1]
 
 
-def plan_crop(dirty: Rect, radius: int, width: int, height: int) -> tuple[Rect, Rect]:
-    """(output rectangle the edit can change, input crop that computes it exactly)."""
+def _on_grid(lo: int, hi: int, size: int, grid: int) -> tuple[int, int]:
+    length = min(size, -(-(hi - lo) // grid) * grid)
+    lo = min(lo, size - length)  # even: size and length are (sizes are multiples of the model's base)
+    return lo, lo + length
+
+
+def plan_crop(dirty: Rect, radius: int, width: int, height: int, grid: int = 1) -> tuple[Rect, Rect]:
+    """(output rectangle the edit can change, input crop that computes it exactly).
+
+    The crop's sides are multiples of ``grid`` (or the frame's side) and it starts on even pixels."""
     changed = expand(dirty, radius, width, height)
-    crop = expand(changed, radius, width, height, ALIGN)
-    return changed, crop
+    x0, y0, x1, y1 = expand(changed, radius, width, height, ALIGN)
+    if grid > 1:
+        x0, x1 = _on_grid(x0, x1, width, grid)
+        y0, y1 = _on_grid(y0, y1, height, grid)
+    return changed, (x0, y0, x1, y1)

@@ -3,7 +3,11 @@
 In ``compute`` and ``record`` mode it is PyTorch's fused instance norm (fp32 accumulation even for
 bf16/fp16 input); ``record`` keeps the per-channel mean/var (fp32) through the running-stats
 buffers with momentum 1. ``replay`` normalises with the recorded statistics (eval-mode batch norm),
-which is what makes a crop of the image normalise exactly as the full frame did."""
+which is what makes a crop of the image normalise exactly as the full frame did.
+
+One image at a time (full frames) goes through ``F.batch_norm`` in training mode, which for a batch
+of one *is* instance norm but, unlike ``F.instance_norm``, keeps a channels-last input channels-last
+(instance norm returns NCHW: two full-size layout copies per norm on a GPU)."""
 
 from __future__ import annotations
 
@@ -18,12 +22,14 @@ MODES = ("compute", "record", "replay")
 
 
 class CachedStatsInstanceNorm(nn.Module):
-    def __init__(self, num_features: int, eps: float = 1e-5):
+    def __init__(self, num_features: int, eps: float = 1e-5, stats_dtype: torch.dtype = torch.float32):
         super().__init__()
         self.num_features = num_features
         self.eps = eps
         self.mode = "compute"
-        self.stats: tuple[torch.Tensor, torch.Tensor] | None = None  # fp32 per-channel mean, biased var
+        # Precision.norm_dtype: fp32, or the input dtype on MPS (fp16 input with fp32 statistics aborts there)
+        self.stats_dtype = stats_dtype
+        self.stats: tuple[torch.Tensor, torch.Tensor] | None = None  # per-channel mean, biased var
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # All three paths are single fused kernels that accumulate in fp32 even for bf16/fp16
@@ -31,17 +37,19 @@ class CachedStatsInstanceNorm(nn.Module):
         if self.mode == "replay":
             if self.stats is None:
                 raise RuntimeError("replay mode needs statistics recorded by a full pass first")
-            mean, var = self.stats
+            mean, var = (s.to(self.stats_dtype) for s in self.stats)  # no-op unless the dtype changed
             return F.batch_norm(x, mean, var, None, None, False, 0.0, self.eps)
         if self.mode == "record":
             if x.shape[0] != 1:
                 raise ValueError("statistics are recorded for one image at a time")
-            mean = torch.zeros(self.num_features, device=x.device, dtype=torch.float32)
-            var = torch.ones(self.num_features, device=x.device, dtype=torch.float32)
-            out = F.instance_norm(x, mean, var, use_input_stats=True, momentum=1.0, eps=self.eps)
+            mean = torch.zeros(self.num_features, device=x.device, dtype=self.stats_dtype)
+            var = torch.ones(self.num_features, device=x.device, dtype=self.stats_dtype)
+            out = F.batch_norm(x, mean, var, None, None, True, 1.0, self.eps)  # = instance norm for N = 1
             n = x.shape[2] * x.shape[3]
             self.stats = (mean, var * ((n - 1) / n))  # running_var is unbiased; the norm used the biased one
             return out
+        if x.shape[0] == 1:
+            return F.batch_norm(x, None, None, None, None, True, 0.0, self.eps)
         return F.instance_norm(x, eps=self.eps)
 
 

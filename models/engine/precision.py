@@ -53,8 +53,15 @@ class Precision:
 
     device: str
     dtype: torch.dtype
-    norm_dtype: torch.dtype = torch.float32  # instance-norm mean/var always accumulate in fp32
+    # dtype of the instance-norm statistics previews replay (the norms accumulate in fp32 either way).
+    # fp32, except fp16 on MPS: F.batch_norm with fp16 input and fp32 mean/var aborts there in some
+    # torch versions, so the statistics take the input's dtype.
+    norm_dtype: torch.dtype = torch.float32
     channels_last: bool = True
+
+    def __post_init__(self):
+        if self.norm_dtype not in (torch.float32, self.dtype):
+            raise ValueError(f"norm_dtype must be float32 or the engine's dtype, not {self.norm_dtype}")
 
     @property
     def name(self) -> str:
@@ -96,4 +103,5 @@ def select_precision(requested: str = "auto", device: str = "auto", facts: Hardw
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[requested]
     # Measured on the 2-core CPU: channels-last bf16 is ~3x slower than NCHW there (oneDNN reorders
     # around reflection padding and transposed convs); GPUs' tensor cores want channels-last.
-    return Precision(device=device, dtype=dtype, channels_last=device != "cpu")
+    norm_dtype = dtype if device == "mps" else torch.float32
+    return Precision(device=device, dtype=dtype, norm_dtype=norm_dtype, channels_last=device != "cpu")

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from p2phd.models.engine import incremental
-from p2phd.models.engine.norm import norm_mode
 from p2phd.models.engine.request import EngineRequest, Rect
 from p2phd.models.errors import CheckpointError, InputMapError
 from p2phd.models.labels import class_of
@@ -46,9 +45,8 @@ def style_previews(
     box = object_box(objects, object_id)
     w, h = request.size
     if engine.local:
-        if not engine.can_preview(request) or engine._input is None:
-            engine.full_frame(request._replace(dirty=None))
-        shown, crop = incremental.plan_crop(box, engine.radius, w, h)
+        engine.prepare_crops(request)
+        shown, crop = incremental.plan_crop(box, engine.radius, w, h, engine.crop_grid)
     else:
         base = cfg.size_multiple
         shown = crop = incremental.expand(box, GLOBAL_CONTEXT, w, h, base)
@@ -58,11 +56,7 @@ def style_previews(
     vectors = torch.as_tensor(np.asarray(centres)[indices], dtype=batch.dtype, device=batch.device)
     feats = batch[:, offset : offset + cfg.feat_num]
     feats.copy_(torch.where(mask, vectors[:, :, None, None], feats))
-    if engine.local:
-        with norm_mode(engine.down, "replay"), norm_mode(engine.up, "replay"):
-            out = incremental.enhance_crop(engine.down, engine.up, batch, engine._coarse, crop)
-    else:
-        out = engine.G(batch)
+    out = engine.enhance_crops(batch, crop) if engine.local else engine.generate(batch)
     x0, y0, x1, y1 = shown
     out = out[:, :, y0 - crop[1] : y1 - crop[1], x0 - crop[0] : x1 - crop[0]]
     return shown, [to_uint8_image(image) for image in out]

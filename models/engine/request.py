@@ -12,6 +12,10 @@ from p2phd.models.errors import InputMapError
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive), in pixels of the label map
 
 
+class RunCancelledError(Exception):
+    """Raised by an engine stage when ``should_cancel()`` turned true; the run is abandoned."""
+
+
 def _frozen_copy(array: np.ndarray | None, name: str) -> np.ndarray | None:
     if array is None:
         return None

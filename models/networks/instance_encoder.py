@@ -7,12 +7,24 @@ from p2phd.models.networks.generator import GlobalGenerator
 from torch import nn
 
 
-def instance_average(features: torch.Tensor, inst: torch.Tensor) -> torch.Tensor:
+def average_method(device: torch.device) -> str:
+    """``scatter`` on MPS (``bincount`` falls back to the CPU there, ``index_add_`` is very slow),
+    else ``index_add``."""
+    return "scatter" if torch.device(device).type == "mps" else "index_add"
+
+
+def instance_average(features: torch.Tensor, inst: torch.Tensor, method: str | None = None) -> torch.Tensor:
     """Replace every pixel's features by the mean over its (image, instance id) region.
 
     ``features`` N x C x H x W, ``inst`` N x 1 x H x W (any dtype holding integer ids). One
-    ``scatter_add`` replaces NVIDIA's per-instance, per-channel Python loops.
+    scatter-add replaces NVIDIA's per-instance, per-channel Python loops. ``method``: ``index_add``
+    (``index_add_`` + ``bincount``) or ``scatter`` (``scatter_add_`` only); default: ``scatter`` on
+    MPS, where ``bincount`` falls back to the CPU and ``index_add_`` is pathologically slow.
     """
+    if method is None:
+        method = average_method(features.device)
+    if method not in ("index_add", "scatter"):
+        raise ValueError(f"method must be 'index_add' or 'scatter', not {method!r}")
     n, c, h, w = features.shape
     ids = inst.reshape(n, h * w).long()
     _, region = torch.unique(ids, return_inverse=True)  # dense 0..R-1 per id
@@ -21,8 +33,14 @@ def instance_average(features: torch.Tensor, inst: torch.Tensor) -> torch.Tensor
     region = region.reshape(-1)
     flat = features.permute(0, 2, 3, 1).reshape(-1, c)
     sums = torch.zeros(n * n_ids, c, dtype=torch.float32, device=features.device)
-    sums.index_add_(0, region, flat.float())
-    counts = torch.bincount(region, minlength=n * n_ids).clamp_min(1).unsqueeze(1).float()
+    if method == "scatter":
+        sums.scatter_add_(0, region.unsqueeze(1).expand(-1, c), flat.float())
+        counts = torch.zeros(n * n_ids, dtype=torch.float32, device=features.device)
+        counts.scatter_add_(0, region, torch.ones_like(region, dtype=torch.float32))
+        counts = counts.clamp_min(1).unsqueeze(1)
+    else:
+        sums.index_add_(0, region, flat.float())
+        counts = torch.bincount(region, minlength=n * n_ids).clamp_min(1).unsqueeze(1).float()
     means = (sums / counts).to(features.dtype)
     return means[region].reshape(n, h, w, c).permute(0, 3, 1, 2).contiguous()
 

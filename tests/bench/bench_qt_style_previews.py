@@ -22,6 +22,7 @@ import torch
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from p2phd.editor.qt.object_panel import ObjectPanel  # noqa: E402
+from p2phd.editor.qt.workers import EngineJobs  # noqa: E402
 from p2phd.editor.template import new_from_template  # noqa: E402
 from p2phd.models.checkpoint.bundle import save_bundle  # noqa: E402
 from p2phd.models.config import ModelConfig  # noqa: E402
@@ -67,7 +68,8 @@ def main() -> None:
     car = max(cars, key=lambda o: o.area)
     panel = ObjectPanel(document)
     panel.show()
-    panel.set_engine(engine)
+    jobs = EngineJobs(engine=engine)  # the engine service the render controller would lend the panel
+    panel.set_engine(engine, jobs)
     meter = StallMeter()
     latencies, stalls = [], []
     for repeat in range(args.repeats):
@@ -82,6 +84,7 @@ def main() -> None:
         stalls.append(meter.worst)
         print(f"run {repeat}: thumbnails after {latencies[-1] * 1e3:.0f} ms, longest UI stall {meter.worst:.1f} ms")
     panel.wait_for_workers()
+    jobs.close()
     print(
         f"car {car.id} ({car.area} px), k={args.k}, ngf={args.ngf}, torch threads {torch.get_num_threads()}: "
         f"median latency {statistics.median(latencies) * 1e3:.0f} ms (first includes a full frame), "

@@ -107,8 +107,8 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     precision = select_precision(args.precision, args.device)
     if args.checkpoint:
-        engine = Engine(load_bundle(args.checkpoint), precision, backend="eager")
-        engine.render_at_native = True  # as the editor loads it
+        # render_at_native: as the editor loads it
+        engine = Engine(load_bundle(args.checkpoint), precision, backend="eager", render_at_native=True)
         name = f"{args.checkpoint} (native {engine.config.native_width}x{engine.config.native_height})"
     else:
         cfg = ARCHS[args.arch]
