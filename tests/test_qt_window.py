@@ -30,7 +30,7 @@ class FakePrompts:
         self.errors: list[str] = []
         self.asked: list[str] = []
 
-    def open_path(self, parent, title, filters):
+    def open_path(self, parent, title, filters, directory=""):
         self.asked.append("open")
         return self.paths.pop(0) if self.paths else None
 
