@@ -198,7 +198,7 @@ def test_brush_size_in_toolbar_and_default_proportional(qtbot, tmp_path, window)
     box.setValue(17)
     assert window.tools.radius == 17
     big = make_window(qtbot, tmp_path / "big", Document(2048, 1024, fill=7))
-    assert big.tools.radius == 32 and big.actions.brush_size.value() == 32  # 1/32 of the frame's width
+    assert big.tools.radius == 32 and big.actions.brush_size.value() == 32  # 1/64 of the frame's width
 
 
 def test_default_brush_visibly_changes_the_demo_photo():
