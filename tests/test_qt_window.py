@@ -42,6 +42,10 @@ class FakePrompts:
         self.asked.append("unsaved")
         return self.unsaved_answer
 
+    def directory(self, parent, title, directory=""):
+        self.asked.append("directory")
+        return self.paths.pop(0) if self.paths else None
+
     def recover(self, parent, path):
         self.asked.append("recover")
         return self.recover_answer
