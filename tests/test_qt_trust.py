@@ -252,6 +252,8 @@ def test_title_from_the_maps_file_name(qtbot, tmp_path, window):
     (tmp_path / "out").mkdir()
     assert window.files.save_as()
     assert window.windowTitle().startswith("frankfurt_000.p2phd")
+    window.files.set_opened(tmp_path / "lindau_000_gtFine_labelIds.png")  # what `p2phd edit X.png` does
+    assert window.windowTitle().startswith("lindau_000 ")
 
 
 class FolderPrompts(FakePrompts):
