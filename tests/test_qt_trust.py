@@ -115,6 +115,11 @@ def test_enter_in_filter_selects_first_match_and_toolbar_shows_it(qtbot, window)
     assert window.tools.label == VEGETATION
     assert "vegetation" in window.actions.current_class.name.text()
     assert window.canvas.brush_color().getRgb()[:3] == tuple(PALETTE[VEGETATION])
+    assert window.canvas.hasFocus()  # tool keys work again at once
+    qtbot.keyClick(window.focusWidget(), Qt.Key.Key_E)
+    assert palette.search.text() == "veg" and window.tools.tool == "eraser"
+    qtbot.keyClick(window.focusWidget(), Qt.Key.Key_B)
+    palette.search.setFocus()
     drag(window, [(30, 100), (60, 100)])
     assert window.document.label[100, 45] == VEGETATION
     qtbot.keyClicks(palette.search, "zzz")  # nothing matches: Enter changes nothing

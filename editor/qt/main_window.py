@@ -108,6 +108,8 @@ class MainWindow(QMainWindow):
             docks["palette"] = palette = ClassPaletteDock(self)
             palette.set_current_label(self.tools.label)
             palette.sig_label_chosen.connect(self.tools.set_label)
+            # Enter in the filter chose a class: back to the canvas, so that B, E, [ ... act on the tools
+            palette.search.returnPressed.connect(lambda: palette.visible_labels() and self.canvas.setFocus())
             palette.sig_new_instance_changed.connect(self.set_new_instance)
             self.tools.label_changed.connect(palette.set_current_label)
         except ImportError:
