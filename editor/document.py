@@ -49,6 +49,7 @@ class Document:
         self.warnings: list[str] = []
         self._txn: Transaction | None = None
         self._saved_revision = 0
+        self._saved_item = None  # the newest history item when last saved (None: the opened state)
         self._set_maps(label, label.astype(np.int32), StyleTable())
 
     # -- construction and files --------------------------------------------------------------------
@@ -88,7 +89,7 @@ class Document:
     def save(self, label_png: PathLike, instance_png: PathLike | None = None) -> None:
         """Write Cityscapes maps (8-bit ids, 16-bit instances) as one atomic set."""
         writing.write_maps(label_png, self._label, instance_png, self._inst)
-        self._saved_revision = self.revision
+        self.mark_saved()
 
     def save_color(self, path: PathLike) -> None:
         writing.write_color(path, self._label)
@@ -103,7 +104,7 @@ class Document:
         from p2phd.editor.project import save_project
 
         save_project(self, path)
-        self._saved_revision = self.revision
+        self.mark_saved()
 
     # -- state ----------------------------------------------------------------------------------------
     @property
@@ -130,7 +131,13 @@ class Document:
 
     @property
     def modified(self) -> bool:
-        return self.revision != self._saved_revision
+        """False at the saved (or opened) state, also when undo or redo leads back to it."""
+        return self._txn is not None or self.history.top is not self._saved_item
+
+    def mark_saved(self) -> None:
+        """The current history position is what the file holds."""
+        self._saved_revision = self.revision
+        self._saved_item = self.history.top
 
     @property
     def editing(self) -> bool:
@@ -267,6 +274,7 @@ class Document:
         self._styles = styles
         styles._listener = self._on_style_change
         self.history.clear()
+        self._saved_item = None
 
     def _check_xy(self, x: int, y: int) -> tuple[int, int]:
         xi, yi = int(x), int(y)

@@ -156,6 +156,11 @@ class History:
         return self._bytes
 
     @property
+    def top(self) -> HistoryItem | None:
+        """The item the next undo reverts (identifies the position in the history)."""
+        return self._undo[-1] if self._undo else None
+
+    @property
     def can_undo(self) -> bool:
         return bool(self._undo)
 

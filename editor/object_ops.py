@@ -125,6 +125,11 @@ def insert_object(
     return value
 
 
+def prepare_insert_mask(mask: np.ndarray, scale: float = 1.0, flip: bool = False) -> np.ndarray:
+    """The bool mask :func:`insert_object` pastes for ``mask`` at ``scale`` and ``flip`` (e.g. for a preview)."""
+    return _prepared_mask(mask, scale, flip)
+
+
 def _prepared_mask(mask: np.ndarray, scale: float, flip: bool) -> np.ndarray:
     arr = np.asarray(mask)
     if arr.ndim != 2 or arr.size == 0:

@@ -30,7 +30,7 @@ class FakePrompts:
         self.errors: list[str] = []
         self.asked: list[str] = []
 
-    def open_path(self, parent, title, filters):
+    def open_path(self, parent, title, filters, directory=""):
         self.asked.append("open")
         return self.paths.pop(0) if self.paths else None
 
@@ -41,6 +41,10 @@ class FakePrompts:
     def unsaved(self, parent, name):
         self.asked.append("unsaved")
         return self.unsaved_answer
+
+    def directory(self, parent, title, directory=""):
+        self.asked.append("directory")
+        return self.paths.pop(0) if self.paths else None
 
     def recover(self, parent, path):
         self.asked.append("recover")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 
 from p2phd.editor.qt.canvas import MODES
+from p2phd.editor.qt.toolbar_widgets import BrushSizeBox, CurrentClassWidget
 from p2phd.editor.qt.tools import SHORTCUTS, TOOLS
 from p2phd.models.engine.precision import DEVICES, PRECISIONS
 from PySide6.QtCore import Qt
@@ -93,6 +94,10 @@ class Actions:
         self._add(menu, "zoom_in", "Zoom &in", lambda: canvas.zoom(1.25), ["Ctrl++", "Ctrl+="])
         self._add(menu, "zoom_out", "Zoom &out", lambda: canvas.zoom(0.8), "Ctrl+-")
         menu.addSeparator()
+        instances = self._add(menu, "show_instances", "Show &instance boundaries", canvas.set_show_instances,
+                              "Ctrl+I", True)  # fmt: skip
+        instances.setChecked(canvas.show_instances)
+        menu.addSeparator()
         self.docks_menu = menu.addMenu("&Panels")
 
     def _build_tools_menu(self) -> None:
@@ -113,6 +118,9 @@ class Actions:
     def _build_model_menu(self) -> None:
         w = self.window
         menu = w.menuBar().addMenu("&Model")
+        self.model_menu = menu
+        self.model_card_menu = menu.addMenu("Model &card")
+        self.set_model_card(None)
         self._add(menu, "open_checkpoint", "&Open checkpoint (bundle or NVIDIA folder)…", w.choose_checkpoint)
         for title, key, values in (("&Device", "device", DEVICES), ("&Precision", "precision", PRECISIONS)):
             sub = menu.addMenu(title)
@@ -122,6 +130,18 @@ class Actions:
                 group.addAction(action)
             self.by_name[f"{key}_auto"].setChecked(True)
 
+    def set_model_card(self, card) -> None:
+        """Model ▸ Model card lists the facts of the loaded model (read-only entries)."""
+        menu = self.model_card_menu
+        menu.clear()
+        lines = card.lines() if card is not None else ["No model loaded"]
+        for line in lines:
+            menu.addAction(line).setEnabled(False)
+        if card is not None and card.is_demo:
+            menu.addSeparator()
+            menu.addAction("A real model: see “Use a real model” in the README").setEnabled(False)
+        menu.setTitle(f"Model &card: {card.name}" if card is not None else "Model &card")
+
     def _build_toolbar(self) -> None:
         w = self.window
         bar = QToolBar("Tools", w)
@@ -129,6 +149,15 @@ class Actions:
         w.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
         for name in TOOLS:
             bar.addAction(self.by_name[f"tool_{name}"])
+        bar.addSeparator()
+        self.current_class = CurrentClassWidget(bar)
+        self.current_class.setObjectName("current_class")
+        self.current_class.set_label(w.tools.label)
+        w.tools.label_changed.connect(self.current_class.set_label)
+        bar.addWidget(self.current_class)
+        bar.addWidget(QLabel(" Size ", bar))
+        self.brush_size = BrushSizeBox(w.tools, bar)
+        bar.addWidget(self.brush_size)
         bar.addSeparator()
         for name in ("undo", "redo"):
             bar.addAction(self.by_name[name])

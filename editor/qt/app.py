@@ -52,8 +52,7 @@ def open_editor(
     application()
     window = MainWindow(document)
     if path is not None:
-        window.files.path = Path(path) if Path(path).suffix == ".p2phd" else None
-        window._update_title()
+        window.files.set_opened(path)  # the title names the file (X for X_gtFine_labelIds.png)
     screen = window.screen().availableGeometry()
     window.resize(max(900, int(screen.width() * 0.9)), max(600, int(screen.height() * 0.85)))
     window.show()

@@ -7,6 +7,7 @@ the object panel applies the vectors to the objects the photo and the document s
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from p2phd.models.mapfiles.reading import read_instance, read_label, read_photo
 from PySide6.QtWidgets import QFileDialog, QWidget
@@ -17,14 +18,23 @@ IMAGES = "Images (*.png *.jpg *.jpeg *.bmp)"
 
 
 def pick_photo_files(parent: QWidget) -> tuple[str, str, str | None] | None:
-    """Three file dialogs: the photo, its label ids map, its instance ids map (optional)."""
-    photo, _ = QFileDialog.getOpenFileName(parent, "Photo to take appearances from", "", IMAGES)
+    """Three file dialogs: the photo, its label ids map, its instance ids map (optional).
+
+    The first starts in the folder of the last photo (remembered by the window's file controller), the
+    label map's dialog in the photo's folder and the instance map's in the label map's folder."""
+    files = getattr(parent.window(), "files", None)
+    start = files.last_dir("photo") if files is not None else ""
+    photo, _ = QFileDialog.getOpenFileName(parent, "Photo to take appearances from", start, IMAGES)
     if not photo:
         return None
-    label, _ = QFileDialog.getOpenFileName(parent, "Label map of that photo (*_labelIds.png)", "", IMAGES)
+    if files is not None:
+        files.remember_dir("photo", photo)
+    folder = str(Path(photo).parent)
+    label, _ = QFileDialog.getOpenFileName(parent, "Label map of that photo (*_labelIds.png)", folder, IMAGES)
     if not label:
         return None
-    instance, _ = QFileDialog.getOpenFileName(parent, "Instance map (*_instanceIds.png), or cancel", "", IMAGES)
+    folder = str(Path(label).parent)
+    instance, _ = QFileDialog.getOpenFileName(parent, "Instance map (*_instanceIds.png), or cancel", folder, IMAGES)
     return photo, label, instance or None
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from p2phd.editor.document import Document
 from p2phd.editor.events import ChangeEvent
 from p2phd.editor.qt.image_convert import LabelImage
+from p2phd.editor.qt.overlays import HOVER_FILL, HOVER_LINE, SELECTED_LINE, EdgeLayer, ObjectHighlight, display_radius
+from p2phd.models.labels import BY_ID, class_of
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
@@ -22,6 +24,7 @@ MIN_SCALE, MAX_SCALE = 1 / 32, 32.0
 class CanvasView(QWidget):
     sig_cursor_moved = Signal(object)  # (x, y) in document pixels, or None when outside
     view_changed = Signal()
+    hover_changed = Signal(object)  # the object instance under the cursor, or None
 
     def __init__(self, tools, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -39,6 +42,11 @@ class CanvasView(QWidget):
         self._pan_from: QPointF | None = None
         self._unsubscribe = None
         self._fit_pending = True
+        self.show_instances = True  # instance boundaries over the label view
+        self.edges: EdgeLayer | None = None
+        self.hover: int | None = None
+        self._hover_image = ObjectHighlight()
+        self._selected_image = ObjectHighlight()
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(200, 120)
@@ -50,6 +58,9 @@ class CanvasView(QWidget):
             self._unsubscribe()
         self.document = document
         self.label_image = LabelImage(document.label)
+        self.edges = EdgeLayer(document.instance, display_radius(self.scale))
+        self._invalidate_highlights()
+        self.hover = None
         self.result = None
         self._unsubscribe = document.subscribe(self._on_change)
         self._fit_pending = True
@@ -57,14 +68,45 @@ class CanvasView(QWidget):
 
     def _on_change(self, event: ChangeEvent) -> None:
         doc = self.document
+        if event.committed or event.kind != "pixels":
+            self._invalidate_highlights()
         if event.kind == "document" or self.label_image.size != (doc.width, doc.height):
             self.label_image = LabelImage(doc.label)
+            self.edges = EdgeLayer(doc.instance, display_radius(self.scale))
             self.update()
             return
         r = event.rect
         if event.kind == "pixels" and not r.empty:
             self.label_image.update(doc.label, (r.x0, r.y0, r.x1, r.y1))
-            self.update_doc_rect(QRectF(r.x0, r.y0, r.width, r.height))
+            e = self.edges.update(doc.instance, r)
+            self.update_doc_rect(QRectF(e.x0, e.y0, e.width, e.height))
+        if event.committed:
+            self.update()  # outlines of the hovered and selected objects may have changed anywhere
+
+    # -- instances --------------------------------------------------------------------------------------
+    def set_show_instances(self, on: bool) -> None:
+        self.show_instances = bool(on)
+        self.update()
+
+    def _invalidate_highlights(self) -> None:
+        self._hover_image.invalidate()
+        self._selected_image.invalidate()
+
+    def _update_hover(self, point) -> None:
+        """The object instance under the cursor (stuff is not highlighted), None while a tool drags."""
+        hover = None
+        doc = self.document
+        if point is not None and not self.tools.active and 0 <= point[0] < doc.width and 0 <= point[1] < doc.height:
+            object_id = int(doc.instance[int(point[1]), int(point[0])])
+            hover = object_id if class_of(object_id) != object_id else None
+        if hover != self.hover:
+            self.hover = hover
+            self.hover_changed.emit(hover)
+            self.update()
+
+    def _update_edge_radius(self) -> None:
+        if self.edges is not None and self.edges.set_radius(self.document.instance, display_radius(self.scale)):
+            self._invalidate_highlights()
 
     def set_result(self, image: QImage | None, region: tuple[int, int, int, int] | None = None) -> None:
         """Show a synthesized frame; ``region`` (x0, y0, x1, y1) limits the repaint to what changed."""
@@ -155,6 +197,7 @@ class CanvasView(QWidget):
         self._fit_pending = False
         self.offset = local - (local - self.offset) * (new / self.scale)
         self.scale = new
+        self._update_edge_radius()
         self.view_changed.emit()
         self.update()
 
@@ -165,6 +208,7 @@ class CanvasView(QWidget):
             doc = self.document
             offset = QPointF((pane.width() - doc.width * scale) / 2, (pane.height() - doc.height * scale) / 2)
         self.offset = offset
+        self._update_edge_radius()
         self.view_changed.emit()
         self.update()
 
@@ -199,15 +243,18 @@ class CanvasView(QWidget):
             painter.fillRect(doc_rect, QColor(70, 70, 70))  # nothing synthesized yet (or no model)
         elif kind == "label" or result is None:
             painter.drawImage(doc_rect, label)
+            self._paint_instances(painter, doc_rect)
         elif kind == "result":
             painter.drawImage(doc_rect, result, QRectF(result.rect()))
         elif kind == "overlay":
             painter.drawImage(doc_rect, result, QRectF(result.rect()))
             painter.setOpacity(self.opacity)
             painter.drawImage(doc_rect, label)
+            self._paint_instances(painter, doc_rect)
             painter.setOpacity(1.0)
         else:  # split: label on the left of the line, result on the right
             painter.drawImage(doc_rect, label)
+            self._paint_instances(painter, doc_rect)
             x = doc_rect.width() * self.split
             painter.save()
             painter.setClipRect(QRectF(x, 0, doc_rect.width() - x, doc_rect.height()), Qt.ClipOperation.IntersectClip)
@@ -218,6 +265,27 @@ class CanvasView(QWidget):
         if kind == "label" or kind in ("overlay", "split"):
             self.tools.paint_overlay(painter, self.scale)
 
+    def _paint_instances(self, painter: QPainter, doc_rect: QRectF) -> None:
+        """Boundaries (when shown), the hovered object filled and outlined, the selected one outlined."""
+        if self.show_instances and self.edges is not None:
+            painter.drawImage(doc_rect, self.edges.image)
+        radius = max(1, display_radius(self.scale, 1.0) + 1)
+        doc = self.document
+        if self.hover is not None and self.hover != self.tools.selected:
+            found = self._hover_image.get(doc, self.hover, radius, HOVER_LINE, HOVER_FILL)
+            if found is not None:
+                painter.drawImage(found[0].x0, found[0].y0, found[1])
+        if self.tools.selected is not None and not self.tools.dragging:
+            found = self._selected_image.get(doc, self.tools.selected, radius, SELECTED_LINE)
+            if found is not None:
+                painter.drawImage(found[0].x0, found[0].y0, found[1])
+
+    def brush_color(self) -> QColor:
+        """The colour of the class the brush paints (the eraser's class for the eraser)."""
+        label = self.tools.eraser_label if self.tools.tool == "eraser" else self.tools.label
+        lab = BY_ID.get(label)
+        return QColor(*lab.color) if lab is not None else QColor(255, 255, 255)
+
     def _paint_cursor(self, painter: QPainter, pane: QRect) -> None:
         if self._cursor is None or not self.tools.shows_brush:
             return
@@ -227,9 +295,14 @@ class CanvasView(QWidget):
         centre = self.to_widget(point[0], point[1], pane)
         radius = self.tools.radius * self.scale
         painter.setClipRect(pane)
+        # the outline (black and white: visible on any colour) is the brush's size; inside it, a ring
+        # in the colour of the class the brush paints
         for color, width in ((QColor(0, 0, 0), 3), (QColor(255, 255, 255), 1)):
             painter.setPen(QPen(color, width))
             painter.drawEllipse(centre, radius, radius)
+        inner = max(1.5, radius - 3)
+        painter.setPen(QPen(self.brush_color(), 2.5))
+        painter.drawEllipse(centre, inner, inner)
 
     def _cursor_area(self) -> QRect:
         radius = int(self.tools.radius * self.scale) + 4
@@ -273,6 +346,7 @@ class CanvasView(QWidget):
         self.sig_cursor_moved.emit(point)
         if point is not None:
             self.tools.move(point[0], point[1], event.buttons())
+        self._update_hover(point)
         self.update(old.united(self._cursor_area()))
         if self.tools.has_overlay:
             self.update()
@@ -299,6 +373,7 @@ class CanvasView(QWidget):
         old = self._cursor_area()
         self._cursor = None
         self.sig_cursor_moved.emit(None)
+        self._update_hover(None)
         self.update(old)
 
     def wheelEvent(self, event) -> None:

@@ -4,6 +4,7 @@ replace so that no modal dialog ever blocks them."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from p2phd.editor.autosave import discard_recovery, find_recovery
@@ -19,16 +20,31 @@ MAPS_FILTER = "Label maps (*.png)"
 OPEN_FILTER = f"Projects and label maps (*{SUFFIX} *.png);;{PROJECT_FILTER};;{MAPS_FILTER}"
 EXPORT_FILTER = "PNG image (*.png);;JPEG image (*.jpg *.jpeg)"
 MAX_RECENT = 8
+MAP_SUFFIX = re.compile(r"(_gt(Fine|Coarse))?_(labelIds|instanceIds|labelTrainIds|color)$")
+
+
+def document_title(path: str | Path | None) -> str:
+    """The name a document is known by: ``scene.p2phd`` for a project, ``X`` for ``X_gtFine_labelIds.png``."""
+    if path is None:
+        return "untitled"
+    path = Path(path)
+    if path.suffix == SUFFIX:
+        return path.name
+    return MAP_SUFFIX.sub("", path.stem) or path.stem
 
 
 class Prompts:
     """Qt dialogs. Each method returns the answer (None when cancelled)."""
 
-    def open_path(self, parent: QWidget, title: str, filters: str) -> str | None:
-        return QFileDialog.getOpenFileName(parent, title, "", filters)[0] or None
+    def open_path(self, parent: QWidget, title: str, filters: str, directory: str = "") -> str | None:
+        return QFileDialog.getOpenFileName(parent, title, directory, filters)[0] or None
 
     def save_path(self, parent: QWidget, title: str, filters: str, suggested: str = "") -> str | None:
+        """``suggested`` is a file name, in the folder the dialog should open."""
         return QFileDialog.getSaveFileName(parent, title, suggested, filters)[0] or None
+
+    def directory(self, parent: QWidget, title: str, directory: str = "") -> str | None:
+        return QFileDialog.getExistingDirectory(parent, title, directory) or None
 
     def unsaved(self, parent: QWidget, name: str) -> str:
         """ "save", "discard" or "cancel"."""
@@ -82,10 +98,37 @@ class FileController(QObject):
         self.settings = settings
         self.recovery_dir = Path(recovery_dir)
         self.path: Path | None = None  # the project file, None until saved as a project
+        self.source: Path | None = None  # the file the document came from (project or label map)
 
     @property
     def display_name(self) -> str:
-        return self.path.name if self.path else "untitled"
+        return document_title(self.path or self.source)
+
+    # -- the last folder of each kind of file (open, project, maps, export, checkpoint...) ---------------
+    def last_dir(self, kind: str) -> str:
+        value = self.settings.value(f"last_dir/{kind}", "")
+        return str(value) if value and Path(str(value)).is_dir() else ""
+
+    def remember_dir(self, kind: str, path: str | Path) -> None:
+        path = Path(path)
+        folder = path if path.is_dir() else path.parent
+        self.settings.setValue(f"last_dir/{kind}", str(folder.resolve()))
+
+    def _suggest(self, kind: str, name: str) -> str:
+        folder = self.last_dir(kind) or self.last_dir("open")
+        return str(Path(folder) / name) if folder else name
+
+    def ask_directory(self, kind: str, title: str) -> str | None:
+        """A folder dialog that starts where the last one of this kind ended."""
+        path = self.prompts.directory(self.window, title, self.last_dir(kind))
+        if path:
+            self.remember_dir(kind, path)
+        return path or None
+
+    def set_opened(self, path: str | Path | None) -> None:
+        """The document now shown came from ``path`` (a project is also where Save writes)."""
+        self.source = None if path is None else Path(path)
+        self._set_path(self.source if self.source is not None and self.source.suffix == SUFFIX else None)
 
     # -- recent files -------------------------------------------------------------------------------------
     def recent(self) -> list[str]:
@@ -103,17 +146,20 @@ class FileController(QObject):
         if not self.confirm_discard():
             return False
         if path is None:
-            path = self.prompts.open_path(self.window, "Open a project or label map", OPEN_FILTER)
+            path = self.prompts.open_path(
+                self.window, "Open a project or label map", OPEN_FILTER, directory=self.last_dir("open")
+            )
             if path is None:
                 return False
+            self.remember_dir("open", path)
         try:
             document = read_document(path, instance)
         except (ValueError, OSError) as exc:
             self.prompts.error(self.window, f"Cannot open {path}: {exc}")
             return False
         path = Path(path)
-        self._set_path(path if path.suffix == SUFFIX else None)
         self.window.set_document(document)
+        self.set_opened(path)
         self._remember(path)
         return True
 
@@ -122,8 +168,8 @@ class FileController(QObject):
             return False
         from p2phd.editor.template import new_from_template
 
-        self._set_path(None)
         self.window.set_document(new_from_template())
+        self.set_opened(None)
         return True
 
     def offer_recovery(self) -> bool:
@@ -140,8 +186,8 @@ class FileController(QObject):
             self.prompts.error(self.window, f"The recovery file is damaged ({exc}); starting fresh.")
             discard_recovery(found)
             return False
-        self._set_path(None)
         self.window.set_document(document, recovered=True)
+        self.set_opened(None)
         return True
 
     # -- saving -------------------------------------------------------------------------------------------
@@ -150,14 +196,20 @@ class FileController(QObject):
 
     def save_as(self, path: str | Path | None = None) -> bool:
         if path is None:
-            path = self.prompts.save_path(self.window, "Save project", PROJECT_FILTER, f"scene{SUFFIX}")
+            stem = document_title(self.source) if self.source is not None else "scene"
+            stem = stem.removesuffix(SUFFIX)
+            path = self.prompts.save_path(
+                self.window, "Save project", PROJECT_FILTER, self._suggest("project", f"{stem}{SUFFIX}")
+            )
             if path is None:
                 return False
+            self.remember_dir("project", path)
         path = Path(path)
         if path.suffix != SUFFIX:
             path = path.with_name(path.name + SUFFIX)
         if not self._try(self.window.document.save_project, path):
             return False
+        self.source = path
         self._set_path(path)
         self._remember(path)
         self.window.on_saved()
@@ -166,13 +218,19 @@ class FileController(QObject):
     def save_maps(self, path: str | Path | None = None) -> bool:
         """Cityscapes maps: ``NAME_gtFine_labelIds.png`` and the ``instanceIds`` beside it."""
         if path is None:
-            path = self.prompts.save_path(self.window, "Save label maps", MAPS_FILTER, "scene_gtFine_labelIds.png")
+            stem = document_title(self.source).removesuffix(SUFFIX) if self.source is not None else "scene"
+            suggested = self._suggest("maps", f"{stem}_gtFine_labelIds.png")
+            path = self.prompts.save_path(self.window, "Save label maps", MAPS_FILTER, suggested)
             if path is None:
                 return False
+            self.remember_dir("maps", path)
         label = Path(path)
         stem = label.name.removesuffix(".png").removesuffix("labelIds").rstrip("_")
         instance = label.with_name(f"{stem}_instanceIds.png")
-        return self._try(self.window.document.save, label, instance)
+        if not self._try(self.window.document.save, label, instance):
+            return False
+        self.window.on_saved()
+        return True
 
     def export_result(self, path: str | Path | None = None) -> bool:
         """The synthesized image at the document's resolution (PNG or JPEG by extension).
@@ -183,9 +241,11 @@ class FileController(QObject):
             self.prompts.error(self.window, "There is no synthesized image to export: no model is loaded.")
             return False
         if path is None:
-            path = self.prompts.save_path(self.window, "Export result", EXPORT_FILTER, "result.png")
+            suggested = self._suggest("export", "result.png")
+            path = self.prompts.save_path(self.window, "Export result", EXPORT_FILTER, suggested)
             if path is None:
                 return False
+            self.remember_dir("export", path)
         path = Path(path)
         if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
             self.prompts.error(self.window, f"Export as .png, .jpg or .jpeg, not {path.suffix or 'no extension'}")

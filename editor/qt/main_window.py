@@ -14,11 +14,13 @@ from p2phd.editor.errors import DocumentError
 from p2phd.editor.qt.actions import Actions
 from p2phd.editor.qt.canvas import CanvasView
 from p2phd.editor.qt.files import FileController, Prompts
+from p2phd.editor.qt.model_notice import DemoModelNotice
 from p2phd.editor.qt.render_controller import ModelSettings, RenderController, RenderedFrame
+from p2phd.editor.qt.toolbar_widgets import DocumentUndoFilter
 from p2phd.editor.qt.tools import ToolManager
 from p2phd.models.labels import BY_ID, class_of
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QProgressBar
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QProgressBar, QVBoxLayout, QWidget
 
 APP_TITLE = "pix2pixHD Studio"
 AUTOSAVE_TICK_MS = 1000
@@ -47,7 +49,6 @@ class MainWindow(QMainWindow):
         self._autosaver: Autosaver | None = None
         self.tools = ToolManager(self)
         self.canvas = CanvasView(self.tools, self)
-        self.setCentralWidget(self.canvas)
         self.render = RenderController(self, **({"loader": engine_loader} if engine_loader else {}))
         self.files = FileController(
             self,
@@ -55,6 +56,7 @@ class MainWindow(QMainWindow):
             settings or QSettings("p2phd", "pix2pixHD Studio"),
             recovery_dir or default_recovery_dir(),
         )
+        self._build_central()
         self._build_status_bar()
         self.actions = Actions(self)
         self.docks = self._build_docks()
@@ -70,6 +72,21 @@ class MainWindow(QMainWindow):
         self.resize(1500, 800)
 
     # -- construction -------------------------------------------------------------------------------------
+    def _build_central(self) -> None:
+        """The canvas, with the demo-model notice above it (hidden unless the demo model renders)."""
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.notice = DemoModelNotice(self.files.settings, central)
+        self.notice.sig_open_model.connect(self.choose_checkpoint)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.canvas, 1)
+        self.setCentralWidget(central)
+        self.model_card = None
+        self._undo_filter = DocumentUndoFilter(self)
+        QApplication.instance().installEventFilter(self._undo_filter)
+
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.status_cursor = QLabel("")
@@ -91,6 +108,8 @@ class MainWindow(QMainWindow):
             docks["palette"] = palette = ClassPaletteDock(self)
             palette.set_current_label(self.tools.label)
             palette.sig_label_chosen.connect(self.tools.set_label)
+            # Enter in the filter chose a class: back to the canvas, so that B, E, [ ... act on the tools
+            palette.search.returnPressed.connect(lambda: palette.visible_labels() and self.canvas.setFocus())
             palette.sig_new_instance_changed.connect(self.set_new_instance)
             self.tools.label_changed.connect(palette.set_current_label)
         except ImportError:
@@ -122,6 +141,9 @@ class MainWindow(QMainWindow):
         self.canvas.sig_cursor_moved.connect(self._show_cursor)
         self.tools.sig_message.connect(self.show_message)
         self.tools.brush_size_changed.connect(lambda r: self.show_message(f"brush radius {r} px"))
+        self.tools.brush_size_changed.connect(lambda _: self.canvas.update())  # the cursor's outline
+        self.tools.label_changed.connect(lambda _: self.canvas.update())  # the cursor's colour
+        self.tools.sig_object_selected.connect(lambda _: self.canvas.update())  # the selection outline
         self.render.sig_frame.connect(self._on_frame)
         self.render.state_changed.connect(self._on_render_state)
         self.render.engine_changed.connect(self._on_engine)
@@ -204,7 +226,7 @@ class MainWindow(QMainWindow):
         self.render.load_model(ModelSettings(Path(path), device, precision))
 
     def choose_checkpoint(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a checkpoint (bundle or NVIDIA folder)")
+        path = self.files.ask_directory("checkpoint", "Open a checkpoint (bundle or NVIDIA folder)")
         if path:
             self.load_model(path)
 
@@ -223,12 +245,32 @@ class MainWindow(QMainWindow):
         else:
             p = engine.precision
             self.status_device.setText(f"{engine.bundle.model_id} · {p.device} {p.name}")
+        self._show_model_card(engine)
         if "object" in self.docks:
             self.docks["object"].set_engine(engine, self.render.jobs)
         library = self.docks.get("library")
         path = getattr(getattr(engine, "bundle", None), "path", None)
         if library is not None:
             library.set_library(self._load_library(path))
+
+    def _show_model_card(self, engine) -> None:
+        """The model's card in the status bar (tooltip) and the Model menu; the demo notice once."""
+        from p2phd.models.checkpoint.card import model_card
+
+        bundle = getattr(engine, "bundle", None)
+        try:
+            card = None if bundle is None else model_card(bundle)
+        except (AttributeError, TypeError, ValueError, OSError):
+            card = None
+        self.model_card = card
+        self.actions.set_model_card(card)
+        if card is not None:
+            p = engine.precision
+            self.status_device.setText(f"{card.summary} · {p.device} {p.name}")
+            self.status_device.setToolTip("\n".join(card.lines()))
+        else:
+            self.status_device.setToolTip("")
+        self.notice.offer(card)
 
     @staticmethod
     def _load_library(path):
@@ -276,6 +318,7 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop the timers and worker threads; the recovery file goes (the user chose to close)."""
         self._autosave_timer.stop()
+        QApplication.instance().removeEventFilter(self._undo_filter)
         self.render.close()
         if self._unsubscribe:
             self._unsubscribe()

@@ -40,6 +40,7 @@ class ClassPaletteDock(QDockWidget):
         self.search.setPlaceholderText("Search classes…")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self._filter)
+        self.search.returnPressed.connect(self.choose_first_visible)
         layout.addWidget(self.search)
 
         self.list = QListWidget(body)
@@ -95,6 +96,15 @@ class ClassPaletteDock(QDockWidget):
                 w in lab.name or w == str(lab.id) or w in ("thing" if lab.has_instances else "stuff") for w in words
             )
             item.setHidden(not visible)
+
+    def choose_first_visible(self) -> int | None:
+        """Enter in the filter: paint with the first class still listed (nothing when none matches)."""
+        labels = self.visible_labels()
+        if not labels:
+            return None
+        self.list.setCurrentItem(self._item(labels[0]))
+        self.sig_label_chosen.emit(labels[0])
+        return labels[0]
 
     def visible_labels(self) -> list[int]:
         return [

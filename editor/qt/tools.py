@@ -6,17 +6,31 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from p2phd.editor.document import Document
 from p2phd.editor.errors import DocumentError
-from p2phd.models.labels import BY_NAME
-from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
+from p2phd.editor.object_ops import prepare_insert_mask
+from p2phd.editor.qt.overlays import SELECTED_LINE, mask_image
+from p2phd.models.labels import BY_ID, BY_NAME
+from PySide6.QtCore import QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 
 TOOLS = ("brush", "eraser", "fill", "polygon", "picker", "move", "insert")
 SHORTCUTS = {"brush": "B", "eraser": "E", "fill": "F", "polygon": "P", "picker": "I", "move": "V", "insert": "O"}
 MIN_RADIUS, MAX_RADIUS = 1, 256
 LASSO_STEP = 2.0  # document pixels between lasso points
+BRUSH_FRACTION = 64  # the default brush diameter is 1/32 of the document's longer side
+GHOST_ALPHA = 170
+
+
+def default_radius(width: int, height: int) -> int:
+    """A brush proportional to the document: 32 px on a 2048x1024 frame (8 px at the demo model's 512),
+    so that one stroke visibly changes the synthesized photo."""
+    return int(min(MAX_RADIUS, max(2, round(max(width, height) / BRUSH_FRACTION))))
+
+
+def _class_rgb(label: int) -> tuple[int, int, int]:
+    lab = BY_ID.get(int(label))
+    return lab.color if lab is not None else (255, 0, 255)
 
 
 def brush_step(radius: int, grow: bool) -> int:
@@ -49,11 +63,15 @@ class ToolManager(QObject):
         self._polygon: list[tuple[float, float]] = []
         self._lasso_points = 0
         self._drag: tuple[float, float] | None = None  # move tool: where the drag started
+        self._ghost = None  # move tool: (bbox, QImage of the object's pixels) while dragging
+        self._preview_key = None
+        self._preview = None  # insert tool: (QImage of the prepared mask, its width, height)
 
     # -- settings -------------------------------------------------------------------------------------
     def set_document(self, document: Document) -> None:
         self.cancel()
         self.document = document
+        self.set_radius(default_radius(document.width, document.height))
         self.select(None)
 
     def set_tool(self, name: str) -> None:
@@ -103,6 +121,11 @@ class ToolManager(QObject):
         return self.tool in ("brush", "eraser")
 
     @property
+    def dragging(self) -> bool:
+        """True while the move tool drags an object."""
+        return self._drag is not None
+
+    @property
     def active(self) -> bool:
         return self._stroke is not None or self._drag is not None
 
@@ -148,6 +171,7 @@ class ToolManager(QObject):
             self._guard(stroke.commit)
         elif self._drag is not None:
             (x0, y0), self._drag = self._drag, None
+            self._ghost = None
             dx, dy = math.floor(x) - math.floor(x0), math.floor(y) - math.floor(y0)  # pixel under the cursor
             if self.selected is not None and (dx or dy):
                 self._guard(self.document.move_object, self.selected, dx, dy)
@@ -184,6 +208,7 @@ class ToolManager(QObject):
             stroke.abort()
         self._polygon.clear()
         self._drag = None
+        self._ghost = None
 
     def close_polygon(self) -> None:
         points, self._polygon = list(self._polygon), []
@@ -222,16 +247,36 @@ class ToolManager(QObject):
 
     def _begin_move(self, x: float, y: float) -> None:
         if self._inside(x, y):
-            self.select(self.document.pick(int(x), int(y))[1])
+            label, object_id = self.document.pick(int(x), int(y))
+            self.select(object_id)
             self._drag = (x, y)
+            box = self.document.object_bbox(object_id)
+            mask = self.document.instance[box.slices] == object_id
+            self._ghost = (box, mask_image(mask, _class_rgb(label), GHOST_ALPHA, SELECTED_LINE))
+
+    def insert_preview(self):
+        """(QImage, width, height) of the library mask at the current scale and flip, as it will be placed."""
+        entry = self.insert_entry
+        if entry is None:
+            return None
+        key = (id(entry), self.insert_scale, self.insert_flip)
+        if key != self._preview_key:
+            self._preview_key = key
+            try:
+                mask = prepare_insert_mask(entry.mask, self.insert_scale, self.insert_flip)
+            except DocumentError:
+                self._preview = None
+            else:
+                image = mask_image(mask, _class_rgb(entry.label), GHOST_ALPHA, SELECTED_LINE)
+                self._preview = (image, mask.shape[1], mask.shape[0])
+        return self._preview
 
     def _insert(self, x: float, y: float) -> None:
         entry = self.insert_entry
         if entry is None:
             self.sig_message.emit("choose an object in the library dock first")
             return
-        h, w = np.asarray(entry.mask).shape
-        sw, sh = w * self.insert_scale, h * self.insert_scale
+        sh, sw = prepare_insert_mask(entry.mask, self.insert_scale, self.insert_flip).shape
         style = getattr(entry, "cluster", None)
         # the click marks the bottom centre: where a car or a person touches the ground
         object_id = self.document.insert_object(
@@ -249,15 +294,15 @@ class ToolManager(QObject):
             if self.last_point is not None:
                 points.append(QPointF(*self.last_point))
             painter.drawPolyline(QPolygonF(points))
-        if self.selected is not None and self.document is not None and self.tool == "move":
-            box = self.document.object_bbox(self.selected)
-            if not box.empty:
-                dx = dy = 0.0
-                if self._drag is not None and self.last_point is not None:
-                    dx, dy = self.last_point[0] - self._drag[0], self.last_point[1] - self._drag[1]
-                painter.drawRect(QRectF(box.x0 + dx, box.y0 + dy, box.width, box.height))
-        if self.tool == "insert" and self.insert_entry is not None and self.last_point is not None:
-            h, w = np.asarray(self.insert_entry.mask).shape
-            sw, sh = w * self.insert_scale, h * self.insert_scale
-            x, y = self.last_point
-            painter.drawRect(QRectF(x - sw / 2, y - sh, sw, sh))
+        if self._ghost is not None and self._drag is not None and self.last_point is not None:
+            # the object's own pixels follow the cursor, by the whole pixels the drop will move them
+            box, image = self._ghost
+            dx = math.floor(self.last_point[0]) - math.floor(self._drag[0])
+            dy = math.floor(self.last_point[1]) - math.floor(self._drag[1])
+            painter.drawImage(QPointF(box.x0 + dx, box.y0 + dy), image)
+        if self.tool == "insert" and self.last_point is not None:
+            preview = self.insert_preview()
+            if preview is not None:
+                image, sw, sh = preview
+                x, y = self.last_point
+                painter.drawImage(QPointF(round(x - sw / 2), round(y - sh)), image)
