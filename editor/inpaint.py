@@ -5,7 +5,7 @@ never another object): the one-hot labels of the stuff pixels on the hole's bord
 harmonically over the hole (a discrete Laplace equation; thing pixels on the border are walls that
 the interpolation neither reads nor crosses), and each pixel takes the class of the largest value.
 Harmonic interpolation gives smooth boundaries that run from one border transition to the next, so
-there are no Voronoi wedges. It is solved coarse-to-fine (a pyramid with Jacobi sweeps at each
+there are no Voronoi wedges. It is solved coarse-to-fine (a pyramid with red-black SOR sweeps at each
 level), which is fast enough for a 2048x1024 document. Hole parts that touch no stuff at all fall back
 to :func:`nearest_fill`.
 """
@@ -20,7 +20,10 @@ from p2phd.models.labels import THING_IDS
 _THING = np.zeros(256, bool)
 _THING[list(THING_IDS)] = True
 _CROSS = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32)
-_SWEEPS = 40
+_SWEEPS = 30
+_FINE_SWEEPS = 8
+_SMALL_LEVEL = 128 * 128
+_OMEGA = 1.7  # over-relaxation: converges in far fewer sweeps than Jacobi
 _COARSEST = 16
 
 
@@ -42,30 +45,37 @@ def nearest_fill(label: np.ndarray, inst: np.ndarray, hole: np.ndarray) -> tuple
 
 
 def _neighbour_sum(values: np.ndarray) -> np.ndarray:
-    """Sum of the 4 neighbours of every pixel (zero outside)."""
-    return cv2.filter2D(values, -1, _CROSS, borderType=cv2.BORDER_CONSTANT)
+    """Sum of the 4 neighbours of every pixel, per channel (zero outside)."""
+    out = cv2.filter2D(values, -1, _CROSS, borderType=cv2.BORDER_CONSTANT)
+    return out.reshape(values.shape)
 
 
 def _relax(values: np.ndarray, known: np.ndarray, unknown: np.ndarray, sweeps: int) -> np.ndarray:
-    """Jacobi sweeps of the Laplace equation on ``unknown`` pixels with ``known`` ones fixed.
+    """Red-black over-relaxed Gauss-Seidel sweeps of the Laplace equation on ``unknown`` pixels.
 
-    ``values`` is K x H x W; pixels that are neither known nor unknown are walls (zero flux).
+    ``values`` is H x W x K with ``known`` pixels fixed. Other pixels (walls) hold zeros and are not
+    counted as neighbours, so no value flows through them (zero flux).
     """
-    open_ = (known | unknown).astype(np.float32)
-    count = _neighbour_sum(open_)
+    count = _neighbour_sum((known | unknown).astype(np.float32))
     update = unknown & (count > 0)
-    inv = np.zeros_like(count)
-    inv[update] = 1.0 / count[update]
+    inv = np.divide(1.0, count, out=np.zeros_like(count), where=update)
+    checker = (np.indices(known.shape).sum(axis=0) % 2).astype(bool)
+    steps = []
+    for colour in (update & checker, update & ~checker):
+        weight = (_OMEGA * colour).astype(np.float32)[..., None]
+        steps.append((weight * inv[..., None], 1.0 - weight))
     for _ in range(sweeps):
-        for k in range(len(values)):
-            channel = values[k]
-            new = _neighbour_sum(channel * open_) * inv
-            channel[update] = new[update]
+        for scaled, keep in steps:
+            # values += omega * (neighbour average - values) on this colour's pixels, in place
+            total = _neighbour_sum(values)
+            total *= scaled
+            values *= keep
+            values += total
     return values
 
 
 def _harmonic(values: np.ndarray, known: np.ndarray, unknown: np.ndarray) -> np.ndarray:
-    """Solve coarse-to-fine: the half-size problem gives the start for the Jacobi sweeps at this size."""
+    """Solve coarse-to-fine: the half-size problem gives the start for the sweeps at this size."""
     h, w = known.shape
     if max(h, w) > _COARSEST:
         ph, pw = h + h % 2, w + w % 2
@@ -74,15 +84,14 @@ def _harmonic(values: np.ndarray, known: np.ndarray, unknown: np.ndarray) -> np.
         un = np.pad(unknown, pad).reshape(ph // 2, 2, pw // 2, 2)
         coarse_known = kn.any(axis=(1, 3))
         coarse_unknown = un.any(axis=(1, 3)) & ~coarse_known
-        weights = kn.sum(axis=(1, 3)).astype(np.float32)
-        coarse = np.zeros((len(values), ph // 2, pw // 2), np.float32)
-        for k in range(len(values)):
-            sums = np.pad(values[k] * known, pad).reshape(ph // 2, 2, pw // 2, 2).sum(axis=(1, 3))
-            coarse[k] = np.divide(sums, weights, out=np.zeros_like(sums), where=weights > 0)
-        coarse = _harmonic(coarse, coarse_known, coarse_unknown)
-        start = coarse.repeat(2, axis=1).repeat(2, axis=2)[:, :h, :w]
-        values[:, unknown] = start[:, unknown]
-    return _relax(values, known, unknown, _SWEEPS)
+        weights = kn.sum(axis=(1, 3)).astype(np.float32)[..., None]
+        sums = np.pad(values * known[..., None], (*pad, (0, 0))).reshape(ph // 2, 2, pw // 2, 2, -1).sum(axis=(1, 3))
+        coarse = np.divide(sums, weights, out=np.zeros_like(sums), where=weights > 0)
+        coarse = _harmonic(np.ascontiguousarray(coarse, np.float32), coarse_known, coarse_unknown)
+        start = coarse.repeat(2, axis=0).repeat(2, axis=1)[:h, :w]
+        values[unknown] = start[unknown]
+    # The coarse start is already close: large levels only smooth out the last pixels' detail.
+    return _relax(values, known, unknown, _SWEEPS if h * w <= _SMALL_LEVEL else _FINE_SWEEPS)
 
 
 def stuff_fill(label: np.ndarray, inst: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -103,11 +112,11 @@ def stuff_fill(label: np.ndarray, inst: np.ndarray, hole: np.ndarray) -> tuple[n
     reached = hole & np.isin(parts, reached_parts) if border.any() else np.zeros_like(hole)
     if reached.any():
         classes = np.unique(label[border])
-        values = np.zeros((len(classes), *hole.shape), np.float32)
+        values = np.zeros((*hole.shape, len(classes)), np.float32)
         for k, cls in enumerate(classes):
-            values[k][border & (label == cls)] = 1.0
+            values[..., k][border & (label == cls)] = 1.0
         values = _harmonic(values, border, reached)
-        winner = classes[np.argmax(values[:, reached], axis=0)]
+        winner = classes[np.argmax(values[reached], axis=1)]
         out_label[reached] = winner
         out_inst[reached] = winner
     rest = hole & ~reached
