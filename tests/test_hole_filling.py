@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from p2phd.editor.document import Document
 from p2phd.editor.inpaint import nearest_fill, stuff_fill
-from p2phd.models.labels import THING_IDS, is_thing
+from p2phd.models.labels import THING_IDS
 
 ROAD, SIDEWALK, BUILDING, VEGETATION, SKY, PERSON, CAR, BUS = 7, 8, 11, 21, 23, 24, 26, 28
 
@@ -123,7 +123,6 @@ def test_three_classes_meet_without_wedges():
     doc.fill_polygon([(60, 0), (119, 0), (119, 49), (60, 49)], BUILDING)
     car = doc.fill_polygon([(30, 20), (90, 20), (90, 80), (30, 80)], CAR)
     hole = doc.instance == car
-    label, inst = doc.label.copy(), doc.instance.copy()
     doc.remove_object(car)
     assert not np.isin(doc.label[hole], list(THING_IDS)).any()
     length, straight = boundary_curves(doc.label, hole)
