@@ -185,6 +185,11 @@ class DocumentCore:
         self._saved_position = self.history.position
 
     @property
+    def pending_undo_bytes(self) -> int:
+        """Memory held by the open edit's undo data (at most one copy of each 64x64 tile it touched)."""
+        return 0 if self._txn is None else self._txn.nbytes
+
+    @property
     def editing(self) -> bool:
         """True while an edit (e.g. a stroke) is open."""
         return self._txn is not None
