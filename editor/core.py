@@ -32,7 +32,26 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return view
 
 
-class Edit:
+class Session:
+    """Used as a context manager: :meth:`commit` when the block ends, :meth:`abort` when it raises."""
+
+    def commit(self) -> object:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class Edit(Session):
     """An open edit session of a document (see the module docstring); get one from :meth:`DocumentCore.edit`.
 
     Used as a context manager it commits, or aborts when the block raises. Interactive tools keep it
@@ -124,15 +143,6 @@ class Edit:
     def _check_open(self) -> None:
         if not self._open:
             raise DocumentError(f"the edit {self.action!r} is already finished")
-
-    def __enter__(self) -> Edit:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 class DocumentCore:

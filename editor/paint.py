@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 from p2phd.editor.brush import Point, as_points, check_radius, polygon_mask, segment_mask
-from p2phd.editor.core import DocumentCore
+from p2phd.editor.core import DocumentCore, Session
 from p2phd.editor.errors import DocumentError
 from p2phd.editor.geometry import Rect
 from p2phd.editor.objects import MAX_INSTANCES_PER_CLASS, check_label_id, object_value
@@ -36,7 +36,7 @@ def stroke_object(doc: DocumentCore, label: int, x: int, y: int, new_instance: b
     return object_value(doc.instance, label, doc.styles)
 
 
-class Stroke:
+class Stroke(Session):
     """A brush stroke in progress: one history item, painted dab by dab as points arrive.
 
     Each :meth:`add_point` paints the segment from the previous point and emits a change event with
@@ -91,15 +91,6 @@ class Stroke:
     def abort(self) -> None:
         """Undo every dab of this stroke; nothing enters the history."""
         self._edit.abort()
-
-    def __enter__(self) -> Stroke:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
 
 
 class PaintOps(DocumentCore):

@@ -38,32 +38,38 @@ def test_open_stroke_undo_data_follows_the_touched_area_not_the_number_of_dabs()
     assert held <= len(tiles) * TILE * TILE * 5
 
 
-def test_accounting_matches_real_memory_for_many_one_pixel_edits():
-    doc = Document(256, 128, fill=ROAD)
+def real_and_counted_bytes(doc, edits):
+    """(bytes really allocated, bytes the history counts) while ``edits()`` runs."""
     tracemalloc.start()
     try:
         start, counted = tracemalloc.get_traced_memory()[0], doc.history.nbytes
-        for i in range(600):
-            doc.paint_stroke([(i % 256, (i // 256) * 7)], SIDEWALK if i % 2 else BUILDING, 0)
+        edits()
         real = tracemalloc.get_traced_memory()[0] - start
     finally:
         tracemalloc.stop()
-    counted = doc.history.nbytes - counted
+    return real, doc.history.nbytes - counted
+
+
+def test_accounting_matches_real_memory_for_many_one_pixel_edits():
+    doc = Document(256, 128, fill=ROAD)
+
+    def edits():
+        for i in range(600):
+            doc.paint_stroke([(i % 256, (i // 256) * 7)], SIDEWALK if i % 2 else BUILDING, 0)
+
+    real, counted = real_and_counted_bytes(doc, edits)
     assert len(doc.history.undo_actions) == 600
     assert counted / 1.5 <= real <= counted * 1.5, (real, counted)
 
 
 def test_accounting_matches_real_memory_for_large_edits():
     doc = Document(512, 256, fill=ROAD)
-    tracemalloc.start()
-    try:
-        start, counted = tracemalloc.get_traced_memory()[0], doc.history.nbytes
+
+    def edits():
         for i in range(6):
             doc.paint_stroke([(0, 40 * i), (511, 40 * i + 30)], CAR, 20)
-        real = tracemalloc.get_traced_memory()[0] - start
-    finally:
-        tracemalloc.stop()
-    counted = doc.history.nbytes - counted
+
+    real, counted = real_and_counted_bytes(doc, edits)
     assert counted / 1.5 <= real <= counted * 1.5, (real, counted)
 
 
