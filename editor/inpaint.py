@@ -23,6 +23,8 @@ _CROSS = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32)
 _SWEEPS = 30
 _FINE_SWEEPS = 8
 _SMALL_LEVEL = 128 * 128
+_LARGE_LEVEL = 512 * 512  # above this (removing a whole road, say), a few sweeps keep it to about a second
+_LARGE_SWEEPS = 3
 _OMEGA = 1.7  # over-relaxation: converges in far fewer sweeps than Jacobi
 _COARSEST = 16
 
@@ -74,24 +76,29 @@ def _relax(values: np.ndarray, known: np.ndarray, unknown: np.ndarray, sweeps: i
     return values
 
 
+def _blocks(a: np.ndarray, combine: np.ufunc) -> np.ndarray:
+    """Combine each 2x2 block of an even-sized array (the first two axes) into one value."""
+    return combine(combine(a[0::2, 0::2], a[1::2, 0::2]), combine(a[0::2, 1::2], a[1::2, 1::2]))
+
+
 def _harmonic(values: np.ndarray, known: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     """Solve coarse-to-fine: the half-size problem gives the start for the sweeps at this size."""
     h, w = known.shape
     if max(h, w) > _COARSEST:
         ph, pw = h + h % 2, w + w % 2
         pad = ((0, ph - h), (0, pw - w))
-        kn = np.pad(known, pad).reshape(ph // 2, 2, pw // 2, 2)
-        un = np.pad(unknown, pad).reshape(ph // 2, 2, pw // 2, 2)
-        coarse_known = kn.any(axis=(1, 3))
-        coarse_unknown = un.any(axis=(1, 3)) & ~coarse_known
-        weights = kn.sum(axis=(1, 3)).astype(np.float32)[..., None]
-        sums = np.pad(values * known[..., None], (*pad, (0, 0))).reshape(ph // 2, 2, pw // 2, 2, -1).sum(axis=(1, 3))
+        kn, un = np.pad(known, pad), np.pad(unknown, pad)
+        coarse_known = _blocks(kn, np.logical_or)
+        coarse_unknown = _blocks(un, np.logical_or) & ~coarse_known
+        weights = _blocks(kn.astype(np.float32), np.add)[..., None]
+        sums = _blocks(np.pad(values * known[..., None], (*pad, (0, 0))), np.add)
         coarse = np.divide(sums, weights, out=np.zeros_like(sums), where=weights > 0)
-        coarse = _harmonic(np.ascontiguousarray(coarse, np.float32), coarse_known, coarse_unknown)
+        coarse = _harmonic(coarse, coarse_known, coarse_unknown)
         start = coarse.repeat(2, axis=0).repeat(2, axis=1)[:h, :w]
-        values[unknown] = start[unknown]
+        np.copyto(values, start, where=unknown[..., None])
     # The coarse start is already close: large levels only smooth out the last pixels' detail.
-    return _relax(values, known, unknown, _SWEEPS if h * w <= _SMALL_LEVEL else _FINE_SWEEPS)
+    sweeps = _SWEEPS if h * w <= _SMALL_LEVEL else _FINE_SWEEPS if h * w <= _LARGE_LEVEL else _LARGE_SWEEPS
+    return _relax(values, known, unknown, sweeps)
 
 
 def stuff_fill(label: np.ndarray, inst: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
