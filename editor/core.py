@@ -143,6 +143,8 @@ class Edit(Session):
     def _check_open(self) -> None:
         if not self._open:
             raise DocumentError(f"the edit {self.action!r} is already finished")
+        if self._doc._txn is not self._txn:
+            raise DocumentError(f"the edit {self.action!r} outlived the edit it was part of")
 
 
 class DocumentCore:

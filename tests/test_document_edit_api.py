@@ -131,3 +131,13 @@ def test_object_at_and_check_xy(doc):
     for bad in ((64, 0), (-1, 0), (0, 10**30), ("a", 1)):
         with pytest.raises(DocumentError):
             doc.object_at(*bad)
+
+
+def test_a_nested_edit_cannot_write_after_its_group_ended(doc):
+    group = doc.edit("group")
+    stroke = doc.begin_stroke(CAR, 2)
+    stroke.add_point(10, 10)
+    group.commit()
+    with pytest.raises(DocumentError, match="outlived"):
+        stroke.add_point(20, 10)
+    assert doc.history.undo_actions == ["group"] and not doc.editing
