@@ -18,13 +18,17 @@ Style = int | np.ndarray
 #: listener(object_id, old, new); ``None`` means "no explicit style".
 StyleListener = Callable[[int, "Style | None", "Style | None"], None]
 JSON_SCHEMA = 1
-MAX_CLUSTERS = 2**20  # far above any model's clusters per class; bounds randomize()
+MAX_CLUSTERS = 2**20  # far above any model's clusters per class
+MAX_OBJECT_ID = 65535  # instance maps are 16-bit PNGs
 
 
 def _check_id(object_id: int) -> int:
-    oid = int(object_id)
-    if oid < 0:
-        raise DocumentError(f"object ids are >= 0, got {oid}")
+    try:
+        oid = int(object_id)
+    except (TypeError, ValueError, OverflowError):
+        raise DocumentError(f"an object id is an int, got {object_id!r}") from None
+    if not 0 <= oid <= MAX_OBJECT_ID:
+        raise DocumentError(f"object ids are in 0..{MAX_OBJECT_ID}, got {oid}")
     return oid
 
 
@@ -33,8 +37,8 @@ def normalize_style(style: Style | list | tuple) -> Style:
     if isinstance(style, (bool, np.bool_)):
         raise DocumentError("a style is a cluster index or a feature vector, not a bool")
     if isinstance(style, (int, np.integer)):
-        if int(style) < 0:
-            raise DocumentError(f"cluster index must be >= 0, got {int(style)}")
+        if not 0 <= int(style) < MAX_CLUSTERS:
+            raise DocumentError(f"a cluster index must be in 0..{MAX_CLUSTERS - 1}, got {int(style)}")
         return int(style)
     vec = np.array(style, dtype=np.float32)
     if vec.ndim != 1 or vec.size == 0:

@@ -92,3 +92,10 @@ def test_move_and_duplicate_bad_offsets(doc, offset):
         doc.move_object(car, offset, 0)
     with pytest.raises(DocumentError):
         doc.duplicate_object(car, 0, offset)
+
+
+@pytest.mark.parametrize("object_id, cluster", [(10**30, 1), (-1, 1), (26000, 10**30), (26000, -2)])
+def test_set_style_bounds(doc, object_id, cluster):
+    with pytest.raises(DocumentError):
+        doc.set_style(object_id, cluster)
+    assert len(doc.styles) == 0 and not doc.history.can_undo
