@@ -7,13 +7,12 @@ from dataclasses import dataclass
 
 from p2phd.editor.geometry import Rect
 
-#: ``pixels``: label/instance values changed inside ``rect``; ``styles``: only object styles changed
-#: (``rect`` covers the objects concerned); ``document``: everything was replaced (open, new).
-KINDS = ("pixels", "styles", "document")
-
 
 @dataclass(frozen=True)
 class ChangeEvent:
+    """``kind`` is ``pixels`` (label/instance values changed inside ``rect``), ``styles`` (only object
+    styles changed; ``rect`` covers the objects concerned) or ``document`` (everything was replaced)."""
+
     kind: str
     rect: Rect
     revision: int

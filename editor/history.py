@@ -1,15 +1,22 @@
-"""Delta undo/redo: each history item keeps only the changed tiles (old and new values) and style changes.
+"""Delta undo/redo: each history item keeps only the changed pixels' boxes (old and new values) and style changes.
 
-A :class:`Transaction` records the values of every rectangle just before it is written (a dab, a
-fill...). Its :meth:`~Transaction.finish` rebuilds the pre-edit values of the union rectangle from
-those patches, diffs them against the current values and keeps the changed 64x64 tiles, cropped to
-their changed pixels. Nothing copies the whole image per dab.
+A :class:`Transaction` is the edit in progress. Before a rectangle is written it copies each 64x64
+tile of the image that the edit touches for the first time, so an open stroke holds at most one copy
+of the area it touched, however many dabs it paints. :meth:`~Transaction.finish` diffs those tiles
+against the current values and keeps, per tile, the box of its changed pixels.
+
+Layout of a :class:`HistoryItem` (plain numpy, e.g. for recovery files): ``rects`` is an int32
+``(n, 4)`` array of ``x0, y0, x1, y1`` boxes; ``old_label``/``new_label`` (uint8) and
+``old_inst``/``new_inst`` (int32) are flat arrays holding the boxes' pixels one box after the other,
+each box row-major; ``styles`` lists :class:`StyleChange` (object id, old, new; ``None`` = no
+explicit style).
 """
 
 from __future__ import annotations
 
+import sys
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from p2phd.editor.geometry import EMPTY, Rect
@@ -20,19 +27,6 @@ DEFAULT_MAX_BYTES = 256 * 2**20
 
 
 @dataclass
-class TileDelta:
-    rect: Rect
-    old_label: np.ndarray
-    new_label: np.ndarray
-    old_inst: np.ndarray
-    new_inst: np.ndarray
-
-    @property
-    def nbytes(self) -> int:
-        return self.old_label.nbytes + self.new_label.nbytes + self.old_inst.nbytes + self.new_inst.nbytes
-
-
-@dataclass
 class StyleChange:
     object_id: int
     old: Style | None
@@ -40,106 +34,200 @@ class StyleChange:
 
     @property
     def nbytes(self) -> int:
-        return 64 + sum(s.nbytes for s in (self.old, self.new) if isinstance(s, np.ndarray))
+        own = sys.getsizeof(self) + sys.getsizeof(self.__dict__)
+        return own + sum(sys.getsizeof(s) for s in (self.old, self.new) if s is not None)
 
 
-@dataclass
+def _flat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0, dtype)
+
+
 class HistoryItem:
-    action: str
-    tiles: list[TileDelta] = field(default_factory=list)
-    styles: list[StyleChange] = field(default_factory=list)
-    rect: Rect = EMPTY  # tight box of the changed pixels
+    """One undo step (see the module docstring for the data layout)."""
+
+    __slots__ = ("action", "rects", "old_label", "new_label", "old_inst", "new_inst", "styles", "serial", "nbytes")
+
+    def __init__(
+        self,
+        action: str,
+        rects: np.ndarray | None = None,
+        old_label: np.ndarray | None = None,
+        new_label: np.ndarray | None = None,
+        old_inst: np.ndarray | None = None,
+        new_inst: np.ndarray | None = None,
+        styles: list[StyleChange] | None = None,
+    ) -> None:
+        self.action = action
+        self.rects = np.zeros((0, 4), np.int32) if rects is None else np.asarray(rects, np.int32).reshape(-1, 4)
+        self.old_label = np.zeros(0, np.uint8) if old_label is None else old_label
+        self.new_label = np.zeros(0, np.uint8) if new_label is None else new_label
+        self.old_inst = np.zeros(0, np.int32) if old_inst is None else old_inst
+        self.new_inst = np.zeros(0, np.int32) if new_inst is None else new_inst
+        self.styles = list(styles or [])
+        areas = (self.rects[:, 2] - self.rects[:, 0]).astype(np.int64) * (self.rects[:, 3] - self.rects[:, 1])
+        total = int(areas.sum())
+        for name in ("old_label", "new_label", "old_inst", "new_inst"):
+            if getattr(self, name).size != total:
+                raise ValueError(
+                    f"history item {action!r}: {name} holds {getattr(self, name).size} values, not {total}"
+                )
+        self.serial = 0  # set by History.push
+        # What this item really occupies (arrays with their headers, the object, the lists): the cap
+        # in History is meant as memory, so small items must not be counted as almost free.
+        arrays = (self.rects, self.old_label, self.new_label, self.old_inst, self.new_inst)
+        self.nbytes = (
+            sys.getsizeof(self)
+            + sum(sys.getsizeof(a) + (0 if a.base is None else a.nbytes) for a in arrays)
+            + sys.getsizeof(self.styles)
+            + sum(s.nbytes for s in self.styles)
+        )
 
     @property
-    def nbytes(self) -> int:
-        return 256 + sum(t.nbytes for t in self.tiles) + sum(s.nbytes for s in self.styles)
+    def tiles(self) -> bool:
+        """True when the item changes pixels."""
+        return len(self.rects) > 0
+
+    @property
+    def rect(self) -> Rect:
+        """Box of the changed pixels (empty for style-only items)."""
+        if not len(self.rects):
+            return EMPTY
+        lo, hi = self.rects[:, :2].min(axis=0), self.rects[:, 2:].max(axis=0)
+        return Rect(int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1]))
 
     def apply(self, label: np.ndarray, inst: np.ndarray, styles: StyleTable, forward: bool) -> None:
         """Write the new values (redo, ``forward``) or the old ones (undo)."""
-        for tile in self.tiles:
-            sl = tile.rect.slices
-            label[sl] = tile.new_label if forward else tile.old_label
-            inst[sl] = tile.new_inst if forward else tile.old_inst
+        src_label = self.new_label if forward else self.old_label
+        src_inst = self.new_inst if forward else self.old_inst
+        start = 0
+        for x0, y0, x1, y1 in self.rects.tolist():
+            shape, end = (y1 - y0, x1 - x0), start + (y1 - y0) * (x1 - x0)
+            label[y0:y1, x0:x1] = src_label[start:end].reshape(shape)
+            inst[y0:y1, x0:x1] = src_inst[start:end].reshape(shape)
+            start = end
         changes = self.styles if forward else reversed(self.styles)
         for change in changes:
-            styles._put(change.object_id, change.new if forward else change.old)
+            styles.restore(change.object_id, change.new if forward else change.old)
+
+
+@dataclass(frozen=True)
+class Savepoint:
+    patches: int
+    styles: int
 
 
 class Transaction:
-    """The edit in progress (one command or one stroke) on ``label`` / ``inst`` arrays."""
+    """The edit in progress (one command, one stroke or a group of them) on ``label`` / ``inst`` arrays."""
 
     def __init__(self, label: np.ndarray, inst: np.ndarray, action: str) -> None:
         self.action = action
         self._label = label
         self._inst = inst
+        # (tile row, tile column) -> the tile's values before this transaction first wrote into it.
+        self._tiles: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        # Exact patches, kept only while a savepoint is open (a nested edit that may roll back alone).
         self._patches: list[tuple[Rect, np.ndarray, np.ndarray]] = []
+        self._savepoints = 0
         self.styles: list[StyleChange] = []
         self.dirty: Rect = EMPTY
 
-    def before_write(self, rect: Rect) -> None:
-        """Call before writing inside ``rect`` (already clipped to the image)."""
+    @property
+    def nbytes(self) -> int:
+        """Memory of the undo data held so far (tile copies and savepoint patches)."""
+        tiles = sum(a.nbytes + b.nbytes for a, b in self._tiles.values())
+        return tiles + sum(a.nbytes + b.nbytes for _, a, b in self._patches)
+
+    def before_write(self, rect: Rect, mask: np.ndarray | None = None) -> None:
+        """Call before writing inside ``rect`` (already clipped to the image), where ``mask`` is set."""
         if rect.empty:
             return
-        sl = rect.slices
-        self._patches.append((rect, self._label[sl].copy(), self._inst[sl].copy()))
+        for ty in range(rect.y0 // TILE, (rect.y1 - 1) // TILE + 1):
+            for tx in range(rect.x0 // TILE, (rect.x1 - 1) // TILE + 1):
+                if (ty, tx) not in self._tiles:
+                    if mask is not None:
+                        cell = Rect(tx * TILE, ty * TILE, (tx + 1) * TILE, (ty + 1) * TILE).intersect(rect)
+                        if not mask[cell.relative_to(rect).slices].any():
+                            continue
+                    sl = slice(ty * TILE, (ty + 1) * TILE), slice(tx * TILE, (tx + 1) * TILE)
+                    self._tiles[ty, tx] = (self._label[sl].copy(), self._inst[sl].copy())
+        if self._savepoints:
+            sl = rect.slices
+            self._patches.append((rect, self._label[sl].copy(), self._inst[sl].copy()))
         self.dirty = self.dirty.union(rect)
 
     def record_style(self, object_id: int, old: Style | None, new: Style | None) -> None:
         self.styles.append(StyleChange(object_id, old, new))
 
+    def savepoint(self) -> Savepoint:
+        """Mark the current state, to :meth:`rollback_to` it (a nested edit failing) or :meth:`release` it."""
+        self._savepoints += 1
+        return Savepoint(len(self._patches), len(self.styles))
+
+    def release(self, point: Savepoint) -> None:
+        self._savepoints -= 1
+        if not self._savepoints:
+            self._patches.clear()
+
+    def rollback_to(self, point: Savepoint, styles: StyleTable) -> Rect:
+        """Restore the values and styles as they were at ``point`` (and release it); returns the area restored."""
+        rect = EMPTY
+        for patch_rect, old_label, old_inst in reversed(self._patches[point.patches :]):
+            self._label[patch_rect.slices] = old_label
+            self._inst[patch_rect.slices] = old_inst
+            rect = rect.union(patch_rect)
+        del self._patches[point.patches :]
+        for change in reversed(self.styles[point.styles :]):
+            styles.restore(change.object_id, change.old)
+        del self.styles[point.styles :]
+        self.release(point)
+        return rect
+
     def rollback(self, styles: StyleTable) -> Rect:
         """Restore every value written so far (abort); returns the rectangle touched."""
-        for rect, old_label, old_inst in reversed(self._patches):
-            self._label[rect.slices] = old_label
-            self._inst[rect.slices] = old_inst
+        for (ty, tx), (old_label, old_inst) in self._tiles.items():
+            sl = slice(ty * TILE, ty * TILE + old_label.shape[0]), slice(tx * TILE, tx * TILE + old_label.shape[1])
+            self._label[sl] = old_label
+            self._inst[sl] = old_inst
         for change in reversed(self.styles):
-            styles._put(change.object_id, change.old)
+            styles.restore(change.object_id, change.old)
+        self._tiles.clear()
         self._patches.clear()
         self.styles.clear()
         return self.dirty
 
     def finish(self) -> HistoryItem | None:
         """The history item of this transaction, or ``None`` when nothing changed."""
-        tiles = self._diff_tiles() if self._patches else []
+        rects, arrays = [], ([], [], [], [])
+        for (ty, tx), (old_label, old_inst) in sorted(self._tiles.items()):
+            y0, x0 = ty * TILE, tx * TILE
+            sl = slice(y0, y0 + old_label.shape[0]), slice(x0, x0 + old_label.shape[1])
+            new_label, new_inst = self._label[sl], self._inst[sl]
+            tight = Rect.from_mask((old_label != new_label) | (old_inst != new_inst))
+            if tight.empty:
+                continue
+            rects.append((x0 + tight.x0, y0 + tight.y0, x0 + tight.x1, y0 + tight.y1))
+            for out, values in zip(arrays, (old_label, new_label, old_inst, new_inst)):
+                out.append(values[tight.slices])
+        self._tiles.clear()
         self._patches.clear()
-        if not tiles and not self.styles:
+        if not rects and not self.styles:
             return None
-        rect = EMPTY
-        for tile in tiles:
-            rect = rect.union(tile.rect)
-        return HistoryItem(self.action, tiles, list(self.styles), rect)
-
-    def _diff_tiles(self) -> list[TileDelta]:
-        box = self.dirty
-        new_label, new_inst = self._label[box.slices], self._inst[box.slices]
-        old_label, old_inst = new_label.copy(), new_inst.copy()
-        for rect, patch_label, patch_inst in reversed(self._patches):
-            sl = rect.relative_to(box).slices
-            old_label[sl] = patch_label
-            old_inst[sl] = patch_inst
-        changed = (old_label != new_label) | (old_inst != new_inst)
-        tiles = []
-        # The tile grid is aligned to the image so that neighbouring strokes share tile borders.
-        for ty in range(box.y0 // TILE * TILE, box.y1, TILE):
-            for tx in range(box.x0 // TILE * TILE, box.x1, TILE):
-                cell = Rect(tx, ty, tx + TILE, ty + TILE).intersect(box)
-                local = cell.relative_to(box)
-                tight = Rect.from_mask(changed[local.slices], cell.x0, cell.y0)
-                if tight.empty:
-                    continue
-                sl = tight.relative_to(box).slices
-                tiles.append(
-                    TileDelta(
-                        tight, old_label[sl].copy(), new_label[sl].copy(), old_inst[sl].copy(), new_inst[sl].copy()
-                    )
-                )
-        return tiles
+        return HistoryItem(
+            self.action,
+            np.array(rects, np.int32).reshape(-1, 4),
+            _flat(arrays[0], np.uint8),
+            _flat(arrays[1], np.uint8),
+            _flat(arrays[2], np.int32),
+            _flat(arrays[3], np.int32),
+            self.styles,
+        )
 
 
 class History:
     """Undo and redo stacks of :class:`HistoryItem` under a memory cap (oldest items dropped first).
 
     The newest item is always kept, even when it alone exceeds the cap, so the last edit can be undone.
+    :attr:`position` names the document state reached by undo/redo, so a saved state can be recognised.
     """
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
@@ -149,6 +237,8 @@ class History:
         self._undo: deque[HistoryItem] = deque()
         self._redo: list[HistoryItem] = []
         self._bytes = 0
+        self._serial = 0
+        self._base = 0  # position when the undo stack is empty
         self.dropped = 0  # items dropped by the cap since creation
 
     @property
@@ -173,18 +263,28 @@ class History:
         return [item.action for item in self._undo]
 
     @property
-    def redo_actions(self) -> list[str]:
-        return [item.action for item in reversed(self._redo)]
+    def undo_items(self) -> list[HistoryItem]:
+        """Oldest first (e.g. to persist the last steps)."""
+        return list(self._undo)
+
+    @property
+    def position(self) -> int:
+        """An id of the current state in the history: equal ids mean equal documents."""
+        return self._undo[-1].serial if self._undo else self._base
 
     def push(self, item: HistoryItem) -> None:
         """A new edit: clears redo, then drops the oldest items while over the cap."""
         for old in self._redo:
             self._bytes -= old.nbytes
         self._redo.clear()
+        self._serial += 1
+        item.serial = self._serial
         self._undo.append(item)
         self._bytes += item.nbytes
         while self._bytes > self.max_bytes and len(self._undo) > 1:
-            self._bytes -= self._undo.popleft().nbytes
+            dropped = self._undo.popleft()
+            self._bytes -= dropped.nbytes
+            self._base = dropped.serial
             self.dropped += 1
 
     def pop_undo(self) -> HistoryItem | None:
@@ -202,6 +302,9 @@ class History:
         return item
 
     def clear(self) -> None:
+        """Forget every step; the current state gets a new :attr:`position`."""
         self._undo.clear()
         self._redo.clear()
         self._bytes = 0
+        self._serial += 1
+        self._base = self._serial

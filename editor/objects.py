@@ -11,6 +11,10 @@ from p2phd.editor.geometry import EMPTY, Rect
 from p2phd.models.labels import BY_ID, class_of, is_thing
 
 MAX_INSTANCES_PER_CLASS = 1000
+#: An instance inside another one is "small" below this share of the image (a stray click of the brush).
+SMALL_OBJECT_FRACTION = 1 / 4096
+#: ... and "inside" when at least this share of its outline touches that one other object.
+ENCLOSED_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -82,3 +86,53 @@ def fresh_instance_id(inst: np.ndarray, label: int, taken: Iterable[int] = ()) -
 def object_value(inst: np.ndarray, label: int, taken: Iterable[int] = ()) -> int:
     """The instance-map value new pixels of ``label`` get: a fresh id for things, the class id for stuff."""
     return fresh_instance_id(inst, label, taken) if is_thing(label) else int(label)
+
+
+def small_object_area(width: int, height: int) -> int:
+    """The default area (pixels) below which an instance counts as small: 512 px at 2048x1024."""
+    return max(16, int(int(width) * int(height) * SMALL_OBJECT_FRACTION))
+
+
+def surrounding_object(inst: np.ndarray, object_id: int) -> tuple[int, float]:
+    """The object most common on the 1-pixel ring around ``object_id`` (8-neighbours) and its share of the ring.
+
+    ``(-1, 0.0)`` when the object fills the image or is absent.
+    """
+    box = object_bbox(inst, object_id)
+    if box.empty:
+        return -1, 0.0
+    crop = box.pad(1).clip(inst.shape[1], inst.shape[0])
+    sub = inst[crop.slices]
+    own = sub == int(object_id)
+    grown = np.zeros_like(own)
+    h, w = own.shape
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            grown[max(0, dy) : h + min(0, dy), max(0, dx) : w + min(0, dx)] |= own[
+                max(0, -dy) : h + min(0, -dy), max(0, -dx) : w + min(0, -dx)
+            ]
+    ring = sub[grown & ~own]
+    if ring.size == 0:
+        return -1, 0.0
+    ids, counts = np.unique(ring, return_counts=True)
+    best = int(np.argmax(counts))
+    return int(ids[best]), float(counts[best]) / ring.size
+
+
+def enclosed_small_objects(inst: np.ndarray, min_area: int | None = None) -> list[tuple[int, int, int]]:
+    """``(id, area, surrounding id)`` of instances smaller than ``min_area`` lying inside another instance.
+
+    ``min_area`` defaults to :func:`small_object_area`. "Inside" means at least ``ENCLOSED_SHARE`` of
+    the object's outline touches one other instance (e.g. a stray brush click that made a new car in
+    a car).
+    """
+    limit = small_object_area(inst.shape[1], inst.shape[0]) if min_area is None else int(min_area)
+    ids, counts = np.unique(inst[inst >= 1000], return_counts=True)
+    found = []
+    for oid, area in zip(ids.tolist(), counts.tolist()):
+        if area >= limit:
+            continue
+        around, share = surrounding_object(inst, oid)
+        if around >= 1000 and share >= ENCLOSED_SHARE:
+            found.append((oid, area, around))
+    return found

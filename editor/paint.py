@@ -1,32 +1,42 @@
-"""Painting operations: brush strokes (incremental), eraser, flood fill, polygon fill, picking."""
+"""Painting operations: brush strokes (incremental), eraser, flood fill, polygon fill."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from p2phd.editor.brush import Point, as_points, check_radius, polygon_mask, segment_mask
+from p2phd.editor.core import DocumentCore, Session
 from p2phd.editor.errors import DocumentError
 from p2phd.editor.geometry import Rect
-from p2phd.editor.objects import check_label_id, object_value
+from p2phd.editor.objects import MAX_INSTANCES_PER_CLASS, check_label_id, object_value
 from p2phd.models.labels import class_of, is_thing
 
-if TYPE_CHECKING:
-    from p2phd.editor.document import Document
 
+def stroke_object(doc: DocumentCore, label: int, x: int, y: int, new_instance: bool) -> int:
+    """The instance value a stroke (or polygon) of ``label`` starting at (x, y) writes.
 
-def _stroke_object(doc: Document, label: int, x: int, y: int, new_instance: bool) -> int:
-    """The instance value a stroke starting at (x, y) writes (see :meth:`Document.paint_stroke`)."""
-    if is_thing(label) and not new_instance and 0 <= x < doc.width and 0 <= y < doc.height:
+    A thing-class stroke that starts inside an instance of its class extends that instance. Elsewhere
+    ``new_instance`` decides: a fresh instance id, or (False) the newest instance of the class, so that
+    several strokes build one object.
+    """
+    if not is_thing(label):
+        return int(label)
+    if 0 <= x < doc.width and 0 <= y < doc.height:
         under = int(doc.instance[y, x])
-        if class_of(under) == label:
+        if under >= 1000 and class_of(under) == label:
             return under
+    if not new_instance:
+        inst = doc.instance
+        base = label * 1000
+        ids = inst[(inst >= base) & (inst < base + MAX_INSTANCES_PER_CLASS)]
+        if ids.size:
+            return int(ids.max())
     return object_value(doc.instance, label, doc.styles)
 
 
-class Stroke:
+class Stroke(Session):
     """A brush stroke in progress: one history item, painted dab by dab as points arrive.
 
     Each :meth:`add_point` paints the segment from the previous point and emits a change event with
@@ -36,7 +46,7 @@ class Stroke:
 
     def __init__(
         self,
-        doc: Document,
+        doc: DocumentCore,
         label: int,
         radius: int,
         new_instance: bool = True,
@@ -50,16 +60,15 @@ class Stroke:
         self.object_id: int | None = None
         self._doc = doc
         self._last: np.ndarray | None = None
-        self._open = True
-        doc._begin(action)
+        self._edit = doc.edit(action)
 
     def add_point(self, x: float, y: float) -> None:
-        if not self._open:
+        if not self._edit.open:
             raise DocumentError("this stroke is already finished")
         point = as_points([(x, y)])[0]
         doc = self._doc
         if self.object_id is None:
-            self.object_id = _stroke_object(doc, self.label, int(point[0]), int(point[1]), self.new_instance)
+            self.object_id = stroke_object(doc, self.label, int(point[0]), int(point[1]), self.new_instance)
         start = point if self._last is None else self._last
         self._last = point
         rect, mask = segment_mask(start, point, self.radius, doc.width, doc.height)
@@ -67,8 +76,8 @@ class Stroke:
             return
         if self.preserve is not None:
             mask &= doc.label[rect.slices] == self.preserve
-        doc._write(rect, mask, self.label, self.object_id)
-        doc._emit_live(rect)
+        self._edit.write(rect, mask, self.label, self.object_id)
+        self._edit.show(rect)
 
     def add_points(self, points: Sequence[Point]) -> None:
         for x, y in as_points(points):
@@ -76,76 +85,79 @@ class Stroke:
 
     def commit(self) -> int | None:
         """End the stroke as one history item; returns the object id painted (None without points)."""
-        if self._open:
-            self._open = False
-            self._doc._commit()
+        self._edit.commit()
         return self.object_id
 
     def abort(self) -> None:
         """Undo every dab of this stroke; nothing enters the history."""
-        if self._open:
-            self._open = False
-            self._doc._abort()
-
-    def __enter__(self) -> Stroke:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
+        self._edit.abort()
 
 
-def paint_stroke(
-    doc: Document,
-    points: Sequence[Point],
-    label: int,
-    radius: int,
-    new_instance: bool = True,
-    preserve: int | None = None,
-    action: str = "stroke",
-) -> int:
-    pts = as_points(points)
-    with Stroke(doc, label, radius, new_instance, preserve, action) as stroke:
-        stroke.add_points(pts)
-    return int(stroke.object_id)
+class PaintOps(DocumentCore):
+    """The painting operations of :class:`p2phd.editor.document.Document`."""
 
+    def begin_stroke(self, label: int, radius: int, new_instance: bool = True, preserve: int | None = None) -> Stroke:
+        """Start a brush stroke; feed it with ``add_point(x, y)`` and finish with ``commit()``/``abort()``.
 
-def fill(doc: Document, x: int, y: int, label: int) -> int:
-    """Flood-fill the 4-connected region of the object under (x, y) with ``label``."""
-    label = check_label_id(label)
-    x, y = doc._check_xy(x, y)
-    seed_label, seed_object = int(doc.label[y, x]), int(doc.instance[y, x])
-    same = ((doc.label == seed_label) & (doc.instance == seed_object)).view(np.uint8)
-    region = np.zeros((doc.height + 2, doc.width + 2), np.uint8)
-    flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
-    _, _, _, (rx, ry, rw, rh) = cv2.floodFill(same, region, (x, y), 1, 0, 0, flags)
-    rect = Rect(rx, ry, rx + rw, ry + rh)
-    mask = region[1:-1, 1:-1][rect.slices].astype(bool)
-    value = object_value(doc.instance, label, doc.styles)
-    with doc._edit("fill"):
-        doc._write(rect, mask, label, value)
-    return value
+        A thing-class stroke that starts inside an instance of its class extends it; elsewhere it gets a
+        fresh instance id, or with ``new_instance=False`` continues the class's newest instance.
+        ``preserve`` paints only over that label.
+        """
+        return Stroke(self, label, radius, new_instance, preserve)
 
+    def paint_stroke(
+        self,
+        points: Sequence[Point],
+        label: int,
+        radius: int,
+        new_instance: bool = True,
+        preserve: int | None = None,
+    ) -> int:
+        """A whole round-brush stroke along a polyline of (x, y) points; returns the object id painted."""
+        return self._whole_stroke(points, label, radius, new_instance, preserve, "stroke")
 
-def fill_polygon(
-    doc: Document, points: Sequence[Point], label: int, new_instance: bool = True, preserve: int | None = None
-) -> int:
-    """Fill a polygon / lasso outline (closed automatically) with ``label``."""
-    label = check_label_id(label)
-    preserve = None if preserve is None else check_label_id(preserve)
-    pts = as_points(points, minimum=3)
-    value = _stroke_object(doc, label, int(pts[0][0]), int(pts[0][1]), new_instance)
-    rect, mask = polygon_mask(pts, doc.width, doc.height)
-    if preserve is not None and not rect.empty:
-        mask &= doc.label[rect.slices] == preserve
-    with doc._edit("polygon"):
-        doc._write(rect, mask, label, value)
-    return value
+    def begin_erase(self, radius: int, fallback: int = 0) -> Stroke:
+        """An eraser stroke: paints ``fallback`` (e.g. road), as a new object for thing classes."""
+        return Stroke(self, fallback, radius, True, None, action="erase")
 
+    def erase_stroke(self, points: Sequence[Point], radius: int, fallback: int = 0) -> int:
+        return self._whole_stroke(points, fallback, radius, True, None, "erase")
 
-def pick(doc: Document, x: int, y: int) -> tuple[int, int]:
-    """(label id, object id) under (x, y)."""
-    x, y = doc._check_xy(x, y)
-    return int(doc.label[y, x]), int(doc.instance[y, x])
+    def _whole_stroke(
+        self, points: Sequence[Point], label: int, radius: int, new_instance: bool, preserve: int | None, action: str
+    ) -> int:
+        pts = as_points(points)
+        with Stroke(self, label, radius, new_instance, preserve, action) as stroke:
+            stroke.add_points(pts)
+        return int(stroke.object_id)
+
+    def fill(self, x: int, y: int, label: int) -> int:
+        """Flood-fill the 4-connected region of the object under (x, y); returns the object id written."""
+        label = check_label_id(label)
+        x, y = self.check_xy(x, y)
+        seed_label, seed_object = int(self.label[y, x]), int(self.instance[y, x])
+        same = ((self.label == seed_label) & (self.instance == seed_object)).view(np.uint8)
+        region = np.zeros((self.height + 2, self.width + 2), np.uint8)
+        flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
+        _, _, _, (rx, ry, rw, rh) = cv2.floodFill(same, region, (x, y), 1, 0, 0, flags)
+        rect = Rect(rx, ry, rx + rw, ry + rh)
+        mask = region[1:-1, 1:-1][rect.slices].astype(bool)
+        value = object_value(self.instance, label, self.styles)
+        with self.edit("fill") as e:
+            e.write(rect, mask, label, value)
+        return value
+
+    def fill_polygon(
+        self, points: Sequence[Point], label: int, new_instance: bool = True, preserve: int | None = None
+    ) -> int:
+        """Fill a polygon / lasso outline (closed automatically) with ``label``."""
+        label = check_label_id(label)
+        preserve = None if preserve is None else check_label_id(preserve)
+        pts = as_points(points, minimum=3)
+        value = stroke_object(self, label, int(pts[0][0]), int(pts[0][1]), new_instance)
+        rect, mask = polygon_mask(pts, self.width, self.height)
+        if preserve is not None and not rect.empty:
+            mask &= self.label[rect.slices] == preserve
+        with self.edit("polygon") as e:
+            e.write(rect, mask, label, value)
+        return value

@@ -28,7 +28,7 @@ from p2phd.models.mapfiles.resize import resize_nearest
 from p2phd.models.mapfiles.writing import encode_png, instance_png, label_png
 
 if TYPE_CHECKING:
-    from p2phd.editor.document import Document
+    from p2phd.editor.core import DocumentCore
 
 SCHEMA_VERSION = 1
 SUFFIX = ".p2phd"
@@ -66,7 +66,7 @@ def project_bytes(
     return buf.getvalue()
 
 
-def save_project(doc: Document, path: PathLike, extra: dict | None = None) -> None:
+def save_project(doc: DocumentCore, path: PathLike, extra: dict | None = None) -> None:
     data = project_bytes(doc.label, doc.instance, doc.styles, doc.model_id, extra)
     atomic_write(path, data)
 
@@ -77,9 +77,8 @@ def read_meta(path: PathLike) -> dict:
         return _meta(zf, path)
 
 
-def load_project(path: PathLike) -> Document:
-    from p2phd.editor.document import Document
-
+def read_project(path: PathLike) -> tuple[np.ndarray, np.ndarray, StyleTable, dict]:
+    """(label, instance, styles, meta) of a project, checked; ``Document.open_project`` builds the document."""
     with _open_zip(path) as zf:
         meta = _meta(zf, path)
         with as_document_errors():
@@ -93,9 +92,7 @@ def load_project(path: PathLike) -> Document:
         raise DocumentError(
             f"{path}: label.png is {label.shape[1]}x{label.shape[0]}, meta.json says {meta['width']}x{meta['height']}"
         )
-    doc = Document.from_arrays(label, inst, styles, source=str(path))
-    doc.model_id = meta.get("model_id")
-    return doc
+    return label, inst, styles, meta
 
 
 def _open_zip(path: PathLike) -> zipfile.ZipFile:

@@ -18,12 +18,17 @@ Style = int | np.ndarray
 #: listener(object_id, old, new); ``None`` means "no explicit style".
 StyleListener = Callable[[int, "Style | None", "Style | None"], None]
 JSON_SCHEMA = 1
+MAX_CLUSTERS = 2**20  # far above any model's clusters per class
+MAX_OBJECT_ID = 65535  # instance maps are 16-bit PNGs
 
 
 def _check_id(object_id: int) -> int:
-    oid = int(object_id)
-    if oid < 0:
-        raise DocumentError(f"object ids are >= 0, got {oid}")
+    try:
+        oid = int(object_id)
+    except (TypeError, ValueError, OverflowError):
+        raise DocumentError(f"an object id is an int, got {object_id!r}") from None
+    if not 0 <= oid <= MAX_OBJECT_ID:
+        raise DocumentError(f"object ids are in 0..{MAX_OBJECT_ID}, got {oid}")
     return oid
 
 
@@ -32,8 +37,8 @@ def normalize_style(style: Style | list | tuple) -> Style:
     if isinstance(style, (bool, np.bool_)):
         raise DocumentError("a style is a cluster index or a feature vector, not a bool")
     if isinstance(style, (int, np.integer)):
-        if int(style) < 0:
-            raise DocumentError(f"cluster index must be >= 0, got {int(style)}")
+        if not 0 <= int(style) < MAX_CLUSTERS:
+            raise DocumentError(f"a cluster index must be in 0..{MAX_CLUSTERS - 1}, got {int(style)}")
         return int(style)
     vec = np.array(style, dtype=np.float32)
     if vec.ndim != 1 or vec.size == 0:
@@ -115,15 +120,34 @@ class StyleTable:
 
     def randomize(self, object_id: int, k: int, seed: int | None = None) -> int:
         """Pick one of ``k`` clusters at random (reproducible with ``seed``); returns it."""
-        if int(k) <= 0:
-            raise DocumentError("a class needs at least one cluster")
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
+            raise DocumentError(f"the number of clusters is an int, got {type(k).__name__}")
+        if not 0 < int(k) <= MAX_CLUSTERS:
+            raise DocumentError(f"the number of clusters must be in 1..{MAX_CLUSTERS}, got {k}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise DocumentError(f"a random seed is an int >= 0, got {seed!r}")
         cluster = int(np.random.default_rng(seed).integers(int(k)))
         self._set(object_id, cluster)
         return cluster
 
+    def set(self, object_id: int, style: Style | None) -> None:
+        """Set a cluster index or feature vector (checked), or ``None`` for the default rule."""
+        self._set(object_id, None if style is None else normalize_style(style))
+
     def clear(self, object_id: int) -> None:
         """Back to the default rule."""
         self._set(object_id, None)
+
+    def listen(self, listener: StyleListener | None) -> None:
+        """Report every change to ``listener(object_id, old, new)`` (the document records it for undo)."""
+        self._listener = listener
+
+    def restore(self, object_id: int, style: Style | None) -> None:
+        """Write without telling the listener (undo, redo and rollback use it)."""
+        if style is None:
+            self._entries.pop(int(object_id), None)
+        else:
+            self._entries[int(object_id)] = style.copy() if isinstance(style, np.ndarray) else style
 
     # -- serialisation ----------------------------------------------------------------------------
     def to_json(self) -> dict:
@@ -160,13 +184,6 @@ class StyleTable:
         old = self._entries.get(oid)
         if styles_equal(old, style):
             return
-        self._put(oid, style)
+        self.restore(oid, style)
         if self._listener is not None:
             self._listener(oid, old, style)
-
-    def _put(self, object_id: int, style: Style | None) -> None:
-        """Write without telling the listener (used by undo/redo)."""
-        if style is None:
-            self._entries.pop(object_id, None)
-        else:
-            self._entries[object_id] = style.copy() if isinstance(style, np.ndarray) else style

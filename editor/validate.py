@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from p2phd.editor.errors import DocumentError
+from p2phd.editor.objects import enclosed_small_objects, small_object_area
 from p2phd.models.labels import BY_ID, LABEL_NC, THING_IDS
 from p2phd.models.mapfiles.limits import MAX_INSTANCE_VALUE, MAX_SIDE
 
@@ -88,7 +89,22 @@ def check_instance(label: np.ndarray, inst: np.ndarray) -> list[Issue]:
                 f"the label map (instance id on label id: {shown}{more})",
             )
         )
+    if not issues:
+        issues += check_small_objects(inst)
     return issues
+
+
+def check_small_objects(inst: np.ndarray, min_area: int | None = None) -> list[Issue]:
+    """A warning listing small instances inside another instance (merge them with ``Document.merge_object``)."""
+    found = enclosed_small_objects(inst, min_area)
+    if not found:
+        return []
+    limit = small_object_area(inst.shape[1], inst.shape[0]) if min_area is None else int(min_area)
+    shown = ", ".join(f"{oid} ({area} px) in {around}" for oid, area, around in found[:10])
+    more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+    return [
+        Issue("warning", f"{len(found)} object(s) smaller than {limit} px lie inside another object: {shown}{more}")
+    ]
 
 
 def check_maps(label: np.ndarray, inst: np.ndarray | None) -> list[Issue]:

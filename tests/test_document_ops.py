@@ -5,6 +5,7 @@ import pytest
 from p2phd.editor.document import Document
 from p2phd.editor.errors import DocumentError
 from p2phd.editor.geometry import Rect
+from p2phd.models.labels import class_of
 
 ROAD, SIDEWALK, SKY, PERSON, CAR, BUILDING = 7, 8, 23, 24, 26, 11
 
@@ -43,12 +44,22 @@ def test_stroke_of_thing_class_gets_fresh_ids(doc):
     assert doc.instance[17, 37] == ROAD
 
 
-def test_new_instance_false_extends_the_object_under_the_first_point(doc):
+def test_a_stroke_started_inside_an_object_of_its_class_extends_it(doc):
     a = doc.paint_stroke([(10, 10)], CAR, 3)
-    same = doc.paint_stroke([(11, 10), (30, 10)], CAR, 2, new_instance=False)
-    assert same == a
-    elsewhere = doc.paint_stroke([(50, 25)], CAR, 2, new_instance=False)
+    # new_instance=True applies only to strokes started elsewhere (issue 12: no stray cars inside cars).
+    same = doc.paint_stroke([(11, 10), (30, 10)], CAR, 2, new_instance=True)
+    assert same == a and doc.instance[10, 30] == a and len(doc.objects(instances_only=True)) == 1
+    elsewhere = doc.paint_stroke([(50, 25)], CAR, 2, new_instance=True)
     assert elsewhere != a
+    person = doc.paint_stroke([(12, 10)], PERSON, 1)  # another class: a new object
+    assert class_of(person) == PERSON
+
+
+def test_new_instance_false_continues_the_newest_instance_of_the_class(doc):
+    a = doc.paint_stroke([(10, 10)], CAR, 3)
+    b = doc.paint_stroke([(50, 10)], CAR, 3)
+    assert doc.paint_stroke([(30, 25)], CAR, 2, new_instance=False) == b != a
+    assert class_of(doc.paint_stroke([(5, 28)], PERSON, 1, new_instance=False)) == PERSON  # none yet: fresh
 
 
 def test_stuff_stroke_writes_class_id_and_preserve_limits_it(doc):
@@ -201,9 +212,9 @@ def test_bad_arguments_are_clear_errors(doc):
         doc.paint_stroke([(1, 1)], CAR, -1)
     with pytest.raises(DocumentError):
         doc.fill_polygon([(1, 1), (2, 2)], CAR)
+    stroke = doc.begin_stroke(CAR, 2)
     with pytest.raises(DocumentError, match="in progress"):
-        stroke = doc.begin_stroke(CAR, 2)
-        doc.fill(0, 0, SKY)
+        doc.undo()
     stroke.abort()
 
 
