@@ -164,6 +164,16 @@ class History:
         return bool(self._redo)
 
     @property
+    def undo_items(self) -> list[HistoryItem]:
+        """The undo stack, oldest first (the next to undo last)."""
+        return list(self._undo)
+
+    @property
+    def redo_items(self) -> list[HistoryItem]:
+        """The redo stack, the next to redo last."""
+        return list(self._redo)
+
+    @property
     def undo_actions(self) -> list[str]:
         return [item.action for item in self._undo]
 

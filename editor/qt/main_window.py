@@ -144,7 +144,8 @@ class MainWindow(QMainWindow):
             self.docks["object"].set_document(document)
         self._autosaver = Autosaver(document, self.files.recovery_dir, background=True)
         if recovered:
-            self._autosaver.save_now()  # closing the old saver removed the file; a second crash keeps it
+            self._autosaver.save_now()  # its own recovery first: a second crash keeps the work
+            self._autosaver.flush()
         self._update_title()
 
     @property

@@ -1,0 +1,330 @@
+"""Undo steps on disk, for crash recovery: history items <-> framed, checksummed records.
+
+A record is ``b"P2HJ" | u32 length | u32 crc32 | payload``; the payload is a JSON head (what the
+record is, the public fields of the history items it carries) followed by one zlib stream holding
+the arrays the head lists (uint8 label and int32 instance crops). The same records make up the
+autosave journal (one per committed edit, undo or redo, appended as they happen) and the
+``history.bin`` member of recovery files (the last undo and redo steps).
+
+Reading is defensive: a torn or damaged record ends the journal there (everything before it is
+used), every array's size is checked against the document before anything is decompressed, every
+rectangle must lie inside the document, and no failure is anything but a :class:`DocumentError`.
+
+Only the public fields of :class:`~p2phd.editor.history.HistoryItem` (``action``, ``tiles`` with
+``rect`` and old/new label and instance crops, ``styles`` with ``object_id``/``old``/``new``,
+``rect``) are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import numpy as np
+from p2phd.editor.errors import DocumentError
+from p2phd.editor.geometry import EMPTY, Rect
+from p2phd.editor.history import HistoryItem, StyleChange, TileDelta
+from p2phd.editor.project import MAX_SIDE
+from p2phd.editor.styles import Style, StyleTable, normalize_style
+
+MAGIC = b"P2HJ"
+_FRAME = struct.Struct("<4sII")
+_HEAD_LEN = struct.Struct("<I")
+HEAD_MAX_BYTES = 16 * 2**20
+#: Raw array bytes one record may hold beyond the maps: the undo history's own memory cap.
+STEPS_MAX_BYTES = 256 * 2**20
+_DTYPES = {"u1": np.uint8, "i4": np.int32}
+
+
+@dataclass
+class Record:
+    op: str  # "base", "push", "undo", "redo", "patch" or "steps"
+    head: dict
+    arrays: list[np.ndarray]
+
+
+# -- writing -------------------------------------------------------------------------------------------
+def _style_json(style: Style | None) -> object:
+    if style is None:
+        return None
+    if isinstance(style, np.ndarray):
+        return [float(v) for v in style]
+    return int(style)
+
+
+def _item_head(item: HistoryItem, arrays: list[np.ndarray]) -> dict:
+    tiles = []
+    for tile in item.tiles:
+        r = tile.rect
+        tiles.append([r.x0, r.y0, r.x1, r.y1])
+        arrays += [tile.old_label, tile.new_label, tile.old_inst, tile.new_inst]
+    styles = [[int(c.object_id), _style_json(c.old), _style_json(c.new)] for c in item.styles]
+    r = item.rect
+    return {"action": str(item.action), "rect": [r.x0, r.y0, r.x1, r.y1], "tiles": tiles, "styles": styles}
+
+
+def record_bytes(op: str, head: dict | None = None, arrays=(), items=(), level: int = 1) -> bytes:
+    """One framed record: ``head`` (JSON), ``arrays`` and the history ``items`` (in the head's ``items``)."""
+    arrays = [np.ascontiguousarray(a) for a in arrays]
+    head = dict(head or {}, op=op)
+    head["items"] = [_item_head(item, arrays) for item in items]
+    specs = []
+    for a in arrays:
+        code = "u1" if a.dtype == np.uint8 else "i4"
+        specs.append([code, *a.shape])
+    head["arrays"] = specs
+    blob = zlib.compress(b"".join(a.astype(_DTYPES[s[0]], copy=False).tobytes() for a, s in zip(arrays, specs)), level)
+    head_bytes = json.dumps(head, separators=(",", ":")).encode()
+    payload = _HEAD_LEN.pack(len(head_bytes)) + head_bytes + blob
+    return _FRAME.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+# -- reading -------------------------------------------------------------------------------------------
+def read_records(
+    fh: BinaryIO, width: int | None, height: int | None, extra_bytes: int = STEPS_MAX_BYTES
+) -> Iterator[Record]:
+    """The records of a stream, in order, until its end or the first torn or damaged record.
+
+    Without ``width``/``height`` the size comes from the first record, which must be a ``base``."""
+    while True:
+        frame = fh.read(_FRAME.size)
+        if len(frame) < _FRAME.size:
+            return
+        magic, length, crc = _FRAME.unpack(frame)
+        side = MAX_SIDE if width is None else max(width, height)
+        if magic != MAGIC or length > 10 * side * side + extra_bytes + HEAD_MAX_BYTES:
+            return
+        payload = fh.read(length)
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            return  # torn by a crash in the middle of a write, or damaged
+        record = decode_payload(payload, width, height, extra_bytes)
+        width, height = record.head["width"], record.head["height"]
+        yield record
+
+
+def decode_payload(payload: bytes, width: int | None, height: int | None, extra_bytes: int) -> Record:
+    if len(payload) < _HEAD_LEN.size:
+        raise DocumentError("recovery record: too short")
+    (head_len,) = _HEAD_LEN.unpack_from(payload)
+    if head_len > min(HEAD_MAX_BYTES, len(payload) - _HEAD_LEN.size):
+        raise DocumentError("recovery record: bad head length")
+    try:
+        head = json.loads(payload[_HEAD_LEN.size : _HEAD_LEN.size + head_len])
+    except (ValueError, RecursionError) as exc:
+        raise DocumentError(f"recovery record: unreadable head ({str(exc)[:100]})") from None
+    if not isinstance(head, dict) or not isinstance(head.get("op"), str):
+        raise DocumentError("recovery record: the head is not an object with an 'op'")
+    if width is None:
+        width, height = head.get("width"), head.get("height")
+        if head["op"] != "base" or not all(type(v) is int and 0 < v <= MAX_SIDE for v in (width, height)):
+            raise DocumentError("recovery journal: it does not start with a base record of a valid size")
+    head["width"], head["height"] = width, height
+    raw_cap = 10 * width * height + extra_bytes
+    specs = head.get("arrays")
+    if not isinstance(specs, list):
+        raise DocumentError("recovery record: no array list")
+    shapes, total = [], 0
+    for spec in specs:
+        if not (
+            isinstance(spec, list)
+            and len(spec) == 3
+            and spec[0] in _DTYPES
+            and all(type(n) is int and 0 <= n <= max(width, height) for n in spec[1:])
+        ):
+            raise DocumentError(f"recovery record: bad array spec {str(spec)[:60]}")
+        dtype = np.dtype(_DTYPES[spec[0]])
+        shapes.append((dtype, (spec[1], spec[2])))
+        total += dtype.itemsize * spec[1] * spec[2]
+    if total > raw_cap:
+        raise DocumentError(f"recovery record: {total} bytes of arrays, more than this document can need")
+    decompressor = zlib.decompressobj()
+    try:
+        raw = decompressor.decompress(payload[_HEAD_LEN.size + head_len :], total + 1)
+    except zlib.error as exc:
+        raise DocumentError(f"recovery record: damaged data ({exc})") from None
+    if len(raw) != total or decompressor.unconsumed_tail:
+        raise DocumentError("recovery record: the data does not match its arrays")
+    arrays, offset = [], 0
+    for dtype, shape in shapes:
+        n = dtype.itemsize * shape[0] * shape[1]
+        arrays.append(np.frombuffer(raw, dtype, shape[0] * shape[1], offset).reshape(shape).copy())
+        offset += n
+    return Record(head["op"], head, arrays)
+
+
+def _rect(value: object, width: int, height: int) -> Rect:
+    if not (isinstance(value, list) and len(value) == 4 and all(type(v) is int for v in value)):
+        raise DocumentError(f"recovery record: bad rectangle {str(value)[:60]}")
+    rect = Rect(*value)
+    if rect.empty:
+        return EMPTY
+    if rect.x0 < 0 or rect.y0 < 0 or rect.x1 > width or rect.y1 > height:
+        raise DocumentError(f"recovery record: rectangle {value} outside the {width}x{height} document")
+    return rect
+
+
+def _style(value: object) -> Style | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, list)):
+        raise DocumentError(f"recovery record: bad style {str(value)[:60]}")
+    if isinstance(value, list) and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise DocumentError("recovery record: a style vector holds non-numbers")
+    return normalize_style(value)
+
+
+def items_of(record: Record, width: int, height: int, start: int = 0) -> list[HistoryItem]:
+    """The history items a record carries (its arrays from index ``start`` on), checked."""
+    heads = record.head.get("items")
+    if not isinstance(heads, list):
+        raise DocumentError("recovery record: no item list")
+    arrays, pos, items = record.arrays, start, []
+    for head in heads:
+        if not isinstance(head, dict) or not isinstance(head.get("tiles"), list):
+            raise DocumentError("recovery record: bad history item")
+        tiles = []
+        for value in head["tiles"]:
+            rect = _rect(value, width, height)
+            if pos + 4 > len(arrays):
+                raise DocumentError("recovery record: a tile lacks its arrays")
+            old_label, new_label, old_inst, new_inst = arrays[pos : pos + 4]
+            pos += 4
+            wanted = (rect.height, rect.width)
+            if rect.empty or any(a.shape != wanted for a in (old_label, new_label, old_inst, new_inst)):
+                raise DocumentError("recovery record: a tile's arrays do not match its rectangle")
+            if old_label.dtype != np.uint8 or new_label.dtype != np.uint8 or old_inst.dtype != np.int32:
+                raise DocumentError("recovery record: a tile's arrays have the wrong types")
+            tiles.append(TileDelta(rect, old_label, new_label, old_inst, new_inst.astype(np.int32, copy=False)))
+        styles = []
+        for change in head.get("styles") or []:
+            if not (isinstance(change, list) and len(change) == 3 and type(change[0]) is int and change[0] >= 0):
+                raise DocumentError("recovery record: bad style change")
+            styles.append(StyleChange(change[0], _style(change[1]), _style(change[2])))
+        action = head.get("action")
+        rect = _rect(head.get("rect"), width, height)
+        items.append(HistoryItem(action if isinstance(action, str) else "edit", tiles, styles, rect))
+    if pos != len(arrays):
+        raise DocumentError("recovery record: arrays left over")
+    return items
+
+
+# -- replaying -----------------------------------------------------------------------------------------
+@dataclass
+class RecoveredState:
+    """Maps, styles and undo/redo stacks rebuilt from a snapshot and the journal after it."""
+
+    label: np.ndarray
+    inst: np.ndarray
+    styles: StyleTable
+    undo: list[HistoryItem] = field(default_factory=list)
+    redo: list[HistoryItem] = field(default_factory=list)  # the next step to redo last
+    model_id: str | None = None
+    time: float | None = None  # when the newest record was written (Unix time)
+    records: int = 0
+    source: str | None = None  # the file the work came from, if any
+
+    @property
+    def width(self) -> int:
+        return self.label.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.label.shape[0]
+
+    def apply(self, record: Record, max_steps: int = 1000) -> None:
+        """Replay one journal record."""
+        w, h = self.width, self.height
+        op = record.op
+        if op == "base":
+            if len(record.arrays) < 2:
+                raise DocumentError("recovery journal: a base record of another size")
+            label, inst = record.arrays[:2]
+            if label.shape != (h, w) or inst.shape != (h, w) or label.dtype != np.uint8 or inst.dtype != np.int32:
+                raise DocumentError("recovery journal: a base record with bad maps")
+            self.label, self.inst = label.copy(), inst.copy()
+            self.styles = _styles(record.head.get("styles"))
+            self.undo, self.redo = _split(items_of(record, w, h, 2), record.head.get("redo_count"))
+            model_id = record.head.get("model_id")
+            self.model_id = model_id if isinstance(model_id, str) else None
+        elif op in ("push", "undo", "redo"):
+            (item,) = items_of(record, w, h)
+            if op == "push":
+                item.apply(self.label, self.inst, self.styles, True)
+                self.undo.append(item)
+                self.redo.clear()
+            elif op == "undo":
+                item.apply(self.label, self.inst, self.styles, False)
+                if self.undo:
+                    self.undo.pop()
+                self.redo.append(item)
+            else:
+                item.apply(self.label, self.inst, self.styles, True)
+                if self.redo:
+                    self.redo.pop()
+                self.undo.append(item)
+            del self.undo[:-max_steps]
+        elif op == "patch":
+            rect = _rect(record.head.get("rect"), w, h)
+            if len(record.arrays) != 2 or any(a.shape != (rect.height, rect.width) for a in record.arrays):
+                raise DocumentError("recovery journal: a patch whose arrays do not match its rectangle")
+            self.label[rect.slices] = record.arrays[0]
+            self.inst[rect.slices] = record.arrays[1]
+            self.styles = _styles(record.head.get("styles"))
+        else:
+            raise DocumentError(f"recovery journal: unknown record {op[:20]!r}")
+        t = record.head.get("time")
+        if isinstance(t, (int, float)) and not isinstance(t, bool):
+            self.time = max(self.time or 0.0, float(t))
+        self.records += 1
+
+    def to_document(self):
+        """A document in this state whose undo (and redo) stacks hold the recovered steps."""
+        from p2phd.editor.document import Document
+
+        label, inst, styles = self.label.copy(), self.inst.copy(), StyleTable(self.styles.as_mapping())
+        for item in reversed(self.redo):  # the state after every redo step ...
+            item.apply(label, inst, styles, True)
+        doc = Document.from_arrays(label, inst, styles)
+        doc.model_id = self.model_id
+        for item in [*self.undo, *reversed(self.redo)]:
+            doc.history.push(item)
+        for _ in self.redo:  # ... and back: the redo steps are redoable again
+            doc.undo()
+        return doc
+
+
+def _split(items: list[HistoryItem], redo_count: object) -> tuple[list[HistoryItem], list[HistoryItem]]:
+    n = redo_count if type(redo_count) is int and 0 <= redo_count <= len(items) else 0
+    return items[: len(items) - n], items[len(items) - n :]
+
+
+def _styles(value: object) -> StyleTable:
+    try:
+        return StyleTable.from_json(value)
+    except DocumentError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise DocumentError(f"recovery journal: bad style table ({str(exc)[:100]})") from None
+
+
+def steps_record(
+    undo: list[HistoryItem], redo: list[HistoryItem], op: str = "steps", arrays=(), **head: object
+) -> bytes:
+    """A record holding ``arrays``, then undo steps (oldest first) and redo steps (next to redo last)."""
+    return record_bytes(op, dict(head, redo_count=len(redo)), arrays=arrays, items=[*undo, *redo])
+
+
+def read_steps(data: bytes, width: int, height: int) -> tuple[list[HistoryItem], list[HistoryItem]]:
+    """The undo and redo steps of a ``history.bin`` member (a damaged one is a DocumentError)."""
+    import io
+
+    records = list(read_records(io.BytesIO(data), width, height))
+    if len(records) == 1 and records[0].op != "steps":
+        records = []
+    if len(records) != 1 or records[0].op != "steps":
+        raise DocumentError("history.bin is damaged")
+    return _split(items_of(records[0], width, height), records[0].head.get("redo_count"))
