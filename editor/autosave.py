@@ -73,15 +73,19 @@ class Autosaver:
         self.steps = int(steps)
         self.compact_bytes = int(compact_bytes)
         self.folder = Path(recovery_dir)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._lock = None
-        while self._lock is None:
-            self.stem = new_stem(name)
-            self._lock = InstanceLock.try_acquire(lock_path(self.folder, self.stem))
+        self.last_error: Exception | None = None
+        self._lock: InstanceLock | None = None
+        self.stem = new_stem(name)
+        try:  # an unwritable recovery folder must not stop the editor: it then runs without autosave
+            self.folder.mkdir(parents=True, exist_ok=True)
+            while self._lock is None:
+                self._lock = InstanceLock.try_acquire(lock_path(self.folder, self.stem))
+                self.stem = self.stem if self._lock else new_stem(name)
+        except OSError as exc:
+            self.last_error = exc
         self.path = snapshot_path(self.folder, self.stem)
         self.saves = 0  # snapshots written
         self.records = 0  # journal records written
-        self.last_error: Exception | None = None
         self._clock = clock
         self._dirty_since: float | None = None
         self._generation = 0
@@ -116,8 +120,15 @@ class Autosaver:
             return True
         return False
 
+    @property
+    def enabled(self) -> bool:
+        """False when the recovery folder could not be created or locked (see ``last_error``)."""
+        return self._lock is not None
+
     def save_now(self) -> None:
         """A full snapshot of the document now (by the worker when ``background``)."""
+        if not self.enabled:
+            return
         doc = self.document
         undo, redo = self._kept_steps()
         self._close_journal()
@@ -150,7 +161,8 @@ class Autosaver:
         """Delete this instance's recovery files (after a normal save); the lock stays held."""
         self.flush()
         self._close_journal()
-        self._delete_files()
+        if self.enabled:
+            self._delete_files()
         self._generation += 1
         self._need_base = True
         self._journal_bytes = 0
@@ -166,13 +178,15 @@ class Autosaver:
         if self._worker:
             self._worker.join()
         self._close_journal()
-        if discard:
+        if discard and self.enabled:
             self._delete_files()
         if self._lock is not None:
             self._lock.release(unlink=discard)
 
     # -- the journal --------------------------------------------------------------------------------
     def _on_change(self, event: ChangeEvent) -> None:
+        if not self.enabled:
+            return
         if not event.committed:
             if self._dirty_since is None:
                 self._dirty_since = self._clock()

@@ -131,6 +131,31 @@ def test_write_error_is_reported_not_raised_and_the_next_edit_restarts_the_journ
     saver.close(discard=True)
 
 
+def test_an_unwritable_recovery_folder_disables_autosave_instead_of_failing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+    doc = Document(8, 8)
+    saver = Autosaver(doc, blocker / "recovery")  # a folder inside a file cannot exist
+    assert not saver.enabled and isinstance(saver.last_error, OSError)
+    doc.paint_stroke([(2, 2)], 26, 1)
+    saver.save_now()
+    saver.close(discard=True)
+    assert saver.records == 0 and saver.saves == 0
+
+
+def test_snapshot_in_the_middle_of_an_aborted_stroke_does_not_keep_the_stroke(tmp_path):
+    doc, clock = Document(32, 16, fill=7), FakeClock()
+    saver = Autosaver(doc, tmp_path, clock=clock)
+    doc.paint_stroke([(5, 5)], 26, 2)
+    stroke = doc.begin_stroke(23, 3)
+    stroke.add_point(20, 8)
+    clock.now += 10
+    assert saver.tick()  # the snapshot holds half a stroke ...
+    stroke.abort()  # ... which is then taken back
+    saver.close()
+    assert same_state(recover(tmp_path), doc)
+
+
 def test_torn_or_damaged_journal_tail_keeps_everything_before_it(tmp_path):
     doc = Document(32, 16, fill=7)
     saver = Autosaver(doc, tmp_path)
