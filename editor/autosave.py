@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 DEFAULT_INTERVAL = 5.0
 #: Undo and redo steps kept in a recovery (each side), within the history's memory cap.
-HISTORY_STEPS = 64
+HISTORY_STEPS = history_io.MAX_STEPS // 2
 #: Journal bytes after which a snapshot is due (it then replaces the journal).
 COMPACT_BYTES = 8 * 2**20
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
+import weakref
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,9 +37,12 @@ MAGIC = b"P2HJ"
 _FRAME = struct.Struct("<4sII")
 _HEAD_LEN = struct.Struct("<I")
 HEAD_MAX_BYTES = 16 * 2**20
-#: Raw array bytes one record may hold beyond the maps: the undo history's own memory cap.
+#: Raw array bytes one record may hold beyond the maps: the undo history's own memory cap ...
 STEPS_MAX_BYTES = 256 * 2**20
-_DTYPES = {"u1": np.uint8, "i4": np.int32}
+#: ... and at most this many steps, each no larger than the document (10 bytes a pixel: old and new
+#: label and instance values).
+MAX_STEPS = 128
+_DTYPES = {"u1": np.uint8, "u2": np.uint16, "i4": np.int32}  # u2: instance ids that fit (read back as int32)
 
 
 @dataclass
@@ -67,19 +72,64 @@ def _item_head(item: HistoryItem, arrays: list[np.ndarray]) -> dict:
     return {"action": str(item.action), "rect": [r.x0, r.y0, r.x1, r.y1], "tiles": tiles, "styles": styles}
 
 
-def record_bytes(op: str, head: dict | None = None, arrays=(), items=(), level: int = 1) -> bytes:
-    """One framed record: ``head`` (JSON), ``arrays`` and the history ``items`` (in the head's ``items``)."""
-    arrays = [np.ascontiguousarray(a) for a in arrays]
-    head = dict(head or {}, op=op)
-    head["items"] = [_item_head(item, arrays) for item in items]
-    specs = []
+def _compress(arrays: list[np.ndarray], level: int) -> tuple[list[list], bytes]:
+    specs, raw = [], []
     for a in arrays:
         code = "u1" if a.dtype == np.uint8 else "i4"
+        if code == "i4" and a.size and 0 <= int(a.min()) and int(a.max()) <= 0xFFFF:
+            code = "u2"  # half the bytes to compress: instance maps always fit
         specs.append([code, *a.shape])
-    head["arrays"] = specs
-    blob = zlib.compress(b"".join(a.astype(_DTYPES[s[0]], copy=False).tobytes() for a, s in zip(arrays, specs)), level)
+        raw.append(np.ascontiguousarray(a, dtype=_DTYPES[code]).tobytes())
+    return specs, zlib.compress(b"".join(raw), level)
+
+
+# Each history item is compressed once: journal records, base records and snapshots reuse the bytes
+# for as long as the item lives (items never change once they are in the history).
+_CACHE: dict[int, tuple] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _forget(key: int, ref: weakref.ref) -> None:
+    with _CACHE_LOCK:
+        if key in _CACHE and _CACHE[key][0] is ref:
+            del _CACHE[key]
+
+
+def _remember(item: HistoryItem, head: dict, specs: list, comp: bytes) -> None:
+    key = id(item)
+    ref = weakref.ref(item, lambda r, key=key: _forget(key, r))
+    with _CACHE_LOCK:
+        _CACHE[key] = (ref, head, specs, comp)
+
+
+def _encoded(item: HistoryItem, level: int) -> tuple[dict, list, bytes]:
+    with _CACHE_LOCK:
+        hit = _CACHE.get(id(item))
+    if hit is not None and hit[0]() is item:
+        return hit[1], hit[2], hit[3]
+    arrays: list[np.ndarray] = []
+    head = _item_head(item, arrays)
+    specs, comp = _compress(arrays, level)
+    _remember(item, head, specs, comp)
+    return head, specs, comp
+
+
+def record_bytes(op: str, head: dict | None = None, arrays=(), items=(), level: int = 1) -> bytes:
+    """One framed record: ``head`` (JSON), ``arrays`` and the history ``items`` (in the head's ``items``).
+
+    The data is one zlib stream ("chunk") for ``arrays``, then one per item."""
+    head = dict(head or {}, op=op)
+    specs, comp = _compress(list(arrays), level)
+    chunks, blobs, heads = [[len(specs), len(comp)]], [comp], []
+    for item in items:
+        item_head, item_specs, item_comp = _encoded(item, level)
+        heads.append(item_head)
+        specs = specs + item_specs
+        chunks.append([len(item_specs), len(item_comp)])
+        blobs.append(item_comp)
+    head.update(items=heads, arrays=specs, chunks=chunks)
     head_bytes = json.dumps(head, separators=(",", ":")).encode()
-    payload = _HEAD_LEN.pack(len(head_bytes)) + head_bytes + blob
+    payload = b"".join([_HEAD_LEN.pack(len(head_bytes)), head_bytes, *blobs])
     return _FRAME.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
 
 
@@ -123,7 +173,9 @@ def decode_payload(payload: bytes, width: int | None, height: int | None, extra_
         if head["op"] != "base" or not all(type(v) is int and 0 < v <= MAX_SIDE for v in (width, height)):
             raise DocumentError("recovery journal: it does not start with a base record of a valid size")
     head["width"], head["height"] = width, height
-    raw_cap = 10 * width * height + extra_bytes
+    raw_cap = 10 * width * height + min(extra_bytes, MAX_STEPS * 10 * width * height)
+    if not isinstance(head.get("items", []), list) or len(head.get("items", [])) > MAX_STEPS:
+        raise DocumentError(f"recovery record: more than {MAX_STEPS} steps")
     specs = head.get("arrays")
     if not isinstance(specs, list):
         raise DocumentError("recovery record: no array list")
@@ -141,18 +193,37 @@ def decode_payload(payload: bytes, width: int | None, height: int | None, extra_
         total += dtype.itemsize * spec[1] * spec[2]
     if total > raw_cap:
         raise DocumentError(f"recovery record: {total} bytes of arrays, more than this document can need")
-    decompressor = zlib.decompressobj()
-    try:
-        raw = decompressor.decompress(payload[_HEAD_LEN.size + head_len :], total + 1)
-    except zlib.error as exc:
-        raise DocumentError(f"recovery record: damaged data ({exc})") from None
-    if len(raw) != total or decompressor.unconsumed_tail:
-        raise DocumentError("recovery record: the data does not match its arrays")
-    arrays, offset = [], 0
-    for dtype, shape in shapes:
-        n = dtype.itemsize * shape[0] * shape[1]
-        arrays.append(np.frombuffer(raw, dtype, shape[0] * shape[1], offset).reshape(shape).copy())
-        offset += n
+    chunks = head.get("chunks")
+    blob = memoryview(payload)[_HEAD_LEN.size + head_len :]
+    if not (
+        isinstance(chunks, list)
+        and all(isinstance(c, list) and len(c) == 2 and all(type(v) is int and v >= 0 for v in c) for c in chunks)
+        and sum(c[0] for c in chunks) == len(shapes)
+        and sum(c[1] for c in chunks) == len(blob)
+    ):
+        raise DocumentError("recovery record: its data chunks do not match its arrays")
+    arrays, blobs, first, offset = [], [], 0, 0
+    for count, size in chunks:
+        part = shapes[first : first + count]
+        want = sum(dtype.itemsize * shape[0] * shape[1] for dtype, shape in part)
+        comp = bytes(blob[offset : offset + size])
+        decompressor = zlib.decompressobj()
+        try:
+            raw = decompressor.decompress(comp, want + 1)
+        except zlib.error as exc:
+            raise DocumentError(f"recovery record: damaged data ({exc})") from None
+        if len(raw) != want or decompressor.unconsumed_tail or not decompressor.eof:
+            raise DocumentError("recovery record: the data does not match its arrays")
+        pos = 0
+        for dtype, shape in part:
+            n = dtype.itemsize * shape[0] * shape[1]
+            array = np.frombuffer(raw, dtype, shape[0] * shape[1], pos).reshape(shape)
+            arrays.append(array.astype(np.int32) if dtype == np.uint16 else array.copy())
+            pos += n
+        blobs.append(comp)
+        first += count
+        offset += size
+    head["_chunks"] = blobs
     return Record(head["op"], head, arrays)
 
 
@@ -206,7 +277,15 @@ def items_of(record: Record, width: int, height: int, start: int = 0) -> list[Hi
             styles.append(StyleChange(change[0], _style(change[1]), _style(change[2])))
         action = head.get("action")
         rect = _rect(head.get("rect"), width, height)
-        items.append(HistoryItem(action if isinstance(action, str) else "edit", tiles, styles, rect))
+        item = HistoryItem(action if isinstance(action, str) else "edit", tiles, styles, rect)
+        items.append(item)
+        blobs, chunks = record.head.get("_chunks") or [], record.head.get("chunks") or []
+        n = len(items)
+        if len(blobs) == len(heads) + 1 and chunks[0][0] == start and chunks[n][0] == 4 * len(tiles):
+            item_arrays: list[np.ndarray] = []  # the stored bytes are this item's: no need to compress again
+            item_head = _item_head(item, item_arrays)
+            specs = [list(spec) for spec in record.head["arrays"][pos - 4 * len(tiles) : pos]]
+            _remember(item, item_head, specs, blobs[n])
     if pos != len(arrays):
         raise DocumentError("recovery record: arrays left over")
     return items
