@@ -222,7 +222,9 @@ def load_state(folder: PathLike, stem: str) -> history_io.RecoveredState | None:
         extra = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
         doc = load_project(snap)
         undo, redo = [], []
-        steps = read_member(snap, "history.bin", history_io.STEPS_MAX_BYTES + 2**20)
+        pixels = doc.width * doc.height  # the steps can need no more than the document implies
+        cap = min(history_io.STEPS_MAX_BYTES, history_io.MAX_STEPS * 10 * pixels) + 10 * pixels + 2**20
+        steps = read_member(snap, "history.bin", cap)
         if steps is not None:
             undo, redo = history_io.read_steps(steps, doc.width, doc.height)
         state = history_io.RecoveredState(doc.label.copy(), doc.instance.copy(), doc.styles, undo, redo, doc.model_id)
