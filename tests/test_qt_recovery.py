@@ -183,3 +183,56 @@ def test_a_live_windows_recovery_is_never_offered_or_touched(qtbot, tmp_path):
     assert sorted(os.listdir(folder)) == before
     (stem,) = {name.split(".")[0] for name in before}
     np.testing.assert_array_equal(load_state(folder, stem).label, first.document.label)
+
+
+GUI_CHILD = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from test_qt_recovery import FakePrompts, gui_edit
+from p2phd.editor.qt.app import application
+from p2phd.editor.qt.main_window import MainWindow
+from p2phd.editor.template import new_from_template
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+
+folder, n = sys.argv[2], int(sys.argv[3])
+app = application()
+settings = QSettings(os.path.join(folder, "settings.ini"), QSettings.Format.IniFormat)
+window = MainWindow(new_from_template(512, 256, seed=1), FakePrompts(), os.path.join(folder, "recovery"), settings)
+window.show()
+for i in range(n):  # back to back, the event loop turning between edits (autosave timer, worker)
+    gui_edit(window.document, i)
+    QApplication.processEvents()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def gui_edit(doc, i):
+    if i % 6 == 5:
+        doc.undo()
+    else:
+        x, y = 10 + (i * 53) % 480, 10 + (i * 29) % 230
+        doc.paint_stroke([(x, y), (x + 15, y + 6)], (SKY, CAR, 8)[i % 3], 4)
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGKILL"), reason="needs POSIX signals")
+@pytest.mark.parametrize("n", [4, 33])
+def test_gui_killed_after_a_burst_of_edits_loses_at_most_one(tmp_path, n):
+    import signal
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-c", GUI_CHILD, os.path.dirname(__file__), str(tmp_path), str(n)]
+    result = subprocess.run(args, capture_output=True, timeout=300)
+    assert result.returncode == -signal.SIGKILL, result.stderr.decode()[-2000:]
+    (claim,) = claim_dead(tmp_path / "recovery")
+    back = claim.load()
+    claim.release()
+    doc = new_from_template(512, 256, seed=1)
+    states = []
+    for i in range(n):
+        gui_edit(doc, i)
+        states.append((doc.label.copy(), doc.instance.copy()))
+    assert any(np.array_equal(back.label, lab) and np.array_equal(back.instance, ins) for lab, ins in states[-2:])
+    assert np.array_equal(back.label, states[-1][0]) and np.array_equal(back.instance, states[-1][1])  # none lost
