@@ -1,8 +1,17 @@
-"""Autosave and crash recovery: a recovery ``.p2phd`` written after every committed edit and, during
-long edits, every ``interval`` seconds of changes; found again on the next start.
+"""Autosave and crash recovery: every committed edit, undo and redo is appended to a journal as it
+happens, and full snapshots (a recovery ``.p2phd`` with the last undo steps) are written from time
+to time so that the journal stays short. A kill -9 loses at most the stroke in progress, at any
+pace of editing.
 
-The GUI calls :meth:`Autosaver.tick` from a timer. With ``background=True`` the files are encoded
-and written by one worker thread from a snapshot (newest wins), so the UI never waits on the disk.
+Each instance writes its own files, named after a locked stem (see :mod:`p2phd.editor.recovery`):
+two editors never overwrite or delete each other's recovery, and a starting editor only offers the
+work of instances that are gone.
+
+Journal records are written synchronously by the thread that edits (they hold the edit's delta,
+compressed: usually kilobytes; the OS keeps them across a crash of the process). Snapshots are
+encoded and written by one worker thread when ``background=True`` (newest wins), so the UI never
+waits for PNG encoding or ``fsync``. The GUI calls :meth:`Autosaver.tick` from a timer: a stroke
+held open for ``interval`` seconds is snapshotted too.
 """
 
 from __future__ import annotations
@@ -15,15 +24,32 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from p2phd.editor import history_io
 from p2phd.editor.events import ChangeEvent
-from p2phd.editor.project import SUFFIX, project_bytes
+from p2phd.editor.project import project_bytes
+from p2phd.editor.recovery import (
+    PREFIX,
+    InstanceLock,
+    claim_dead,
+    journal_path,
+    journals,
+    lock_path,
+    new_stem,
+    snapshot_path,
+    stem_files,
+)
 from p2phd.editor.styles import StyleTable
 from p2phd.models.mapfiles.atomic import PathLike, atomic_write
 
 if TYPE_CHECKING:
     from p2phd.editor.document import Document
+    from p2phd.editor.history import HistoryItem
 
 DEFAULT_INTERVAL = 5.0
+#: Undo and redo steps kept in a recovery (each side), within the history's memory cap.
+HISTORY_STEPS = history_io.MAX_STEPS // 2
+#: Journal bytes after which a snapshot is due (it then replaces the journal).
+COMPACT_BYTES = 8 * 2**20
 
 
 class Autosaver:
@@ -32,22 +58,42 @@ class Autosaver:
         document: Document,
         recovery_dir: PathLike,
         interval: float = DEFAULT_INTERVAL,
-        name: str = "recovery",
+        name: str = PREFIX,
         source: str | None = None,
         background: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        steps: int = HISTORY_STEPS,
+        compact_bytes: int = COMPACT_BYTES,
     ) -> None:
         if interval <= 0:
             raise ValueError("the autosave interval must be positive")
         self.document = document
         self.interval = float(interval)
         self.source = source
-        self.path = Path(recovery_dir) / f"{name}{SUFFIX}"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.saves = 0
+        self.steps = int(steps)
+        self.compact_bytes = int(compact_bytes)
+        self.folder = Path(recovery_dir)
         self.last_error: Exception | None = None
+        self._lock: InstanceLock | None = None
+        self.stem = new_stem(name)
+        try:  # an unwritable recovery folder must not stop the editor: it then runs without autosave
+            self.folder.mkdir(parents=True, exist_ok=True)
+            while self._lock is None:
+                self._lock = InstanceLock.try_acquire(lock_path(self.folder, self.stem))
+                self.stem = self.stem if self._lock else new_stem(name)
+        except OSError as exc:
+            self.last_error = exc
+        self.path = snapshot_path(self.folder, self.stem)
+        self.saves = 0  # snapshots written
+        self.records = 0  # journal records written
         self._clock = clock
         self._dirty_since: float | None = None
+        self._generation = 0
+        self._journal_fd: int | None = None
+        self._journal_bytes = 0  # since the last snapshot was handed over
+        self._need_base = True  # the journal needs the whole document before any delta
+        self._last_snapshot = clock()
+        self._tops = self._history_tops()
         self._unsubscribe = document.subscribe(self._on_change)
         self._cond = threading.Condition()
         self._pending: tuple | None = None
@@ -59,20 +105,46 @@ class Autosaver:
 
     @property
     def pending(self) -> bool:
-        """True when the document has changes the recovery file does not hold yet."""
+        """True when the document has changes the recovery files do not hold yet (a stroke is open)."""
         return self._dirty_since is not None
 
     def tick(self) -> bool:
-        """Save when changes have waited ``interval`` seconds; call it from a timer. True if it saved."""
-        if self._dirty_since is not None and self._clock() - self._dirty_since >= self.interval:
+        """Call it from a timer: snapshots a stroke held open for ``interval`` seconds, and a journal
+        that has waited ``interval`` seconds since the last snapshot. True if it saved."""
+        now = self._clock()
+        if self._dirty_since is not None and now - self._dirty_since >= self.interval:
+            self.save_now()
+            return True
+        if self._journal_bytes and now - self._last_snapshot >= self.interval and self._idle():
             self.save_now()
             return True
         return False
 
+    @property
+    def enabled(self) -> bool:
+        """False when the recovery folder could not be created or locked (see ``last_error``)."""
+        return self._lock is not None
+
     def save_now(self) -> None:
+        """A full snapshot of the document now (by the worker when ``background``)."""
+        if not self.enabled:
+            return
         doc = self.document
-        snapshot = (doc.label.copy(), doc.instance.copy(), StyleTable(doc.styles.as_mapping()), doc.model_id)
+        undo, redo = self._kept_steps()
+        self._close_journal()
+        self._generation += 1  # edits from now on continue this snapshot
+        snapshot = (
+            doc.label.copy(),
+            doc.instance.copy(),
+            StyleTable(doc.styles.as_mapping()),
+            doc.model_id,
+            undo,
+            redo,
+            self._generation,
+        )
         self._dirty_since = None
+        self._journal_bytes = 0
+        self._last_snapshot = self._clock()
         if self._worker is None:
             self._write(snapshot)
             return
@@ -86,12 +158,18 @@ class Autosaver:
             self._cond.wait_for(lambda: self._pending is None and not self._busy)
 
     def discard(self) -> None:
-        """Delete the recovery file (after a normal save or close)."""
+        """Delete this instance's recovery files (after a normal save); the lock stays held."""
         self.flush()
-        discard_recovery(self.path)
+        self._close_journal()
+        if self.enabled:
+            self._delete_files()
+        self._generation += 1
+        self._need_base = True
+        self._journal_bytes = 0
         self._dirty_since = None
 
     def close(self, discard: bool = False) -> None:
+        """Stop; ``discard`` deletes the files, else they stay for the next start to recover."""
         self._unsubscribe()
         self.flush()
         with self._cond:
@@ -99,25 +177,142 @@ class Autosaver:
             self._cond.notify_all()
         if self._worker:
             self._worker.join()
-        if discard:
-            discard_recovery(self.path)
+        self._close_journal()
+        if discard and self.enabled:
+            self._delete_files()
+        if self._lock is not None:
+            self._lock.release(unlink=discard)
 
-    # -- internals --------------------------------------------------------------------------------
+    # -- the journal --------------------------------------------------------------------------------
     def _on_change(self, event: ChangeEvent) -> None:
-        if self._dirty_since is None:
-            self._dirty_since = self._clock()
-        if event.committed:
-            self.save_now()  # kill -9 then loses at most the stroke in progress
-
-    def _write(self, snapshot: tuple) -> None:
-        label, inst, styles, model_id = snapshot
-        extra = {"recovery": True, "source": self.source, "saved_at": time.time()}
+        if not self.enabled:
+            return
+        if not event.committed:
+            if self._dirty_since is None:
+                self._dirty_since = self._clock()
+            return
+        self._dirty_since = None
         try:
-            atomic_write(self.path, project_bytes(label, inst, styles, model_id, extra))
-            self.saves += 1
-            self.last_error = None
+            self._journal(event)
         except Exception as exc:  # a full disk must not break editing; the GUI shows last_error
             self.last_error = exc
+            self._close_journal()
+            self._need_base = True  # the chain is broken: the next record restarts it whole
+            return
+        if self._journal_bytes >= self.compact_bytes or (
+            self._worker is not None and self._clock() - self._last_snapshot >= self.interval and self._idle()
+        ):
+            self.save_now()
+
+    def _journal(self, event: ChangeEvent) -> None:
+        history = self.document.history
+        undo_items, redo_items = history.undo_items, history.redo_items
+        tops = (undo_items[-1] if undo_items else None, redo_items[-1] if redo_items else None)
+        old_undo, old_redo = self._tops
+        now = time.time()
+        if self._need_base or event.kind == "document":
+            data = self._base_record(now)
+        elif tops[0] is not None and tops[0] is old_redo and tops[1] is not old_redo:
+            data = history_io.record_bytes("redo", {"time": now}, items=[tops[0]])
+        elif tops[1] is not None and tops[1] is old_undo and tops[0] is not old_undo:
+            data = history_io.record_bytes("undo", {"time": now}, items=[tops[1]])
+        elif tops[0] is not None and tops[0] is not old_undo and tops[1] is None:
+            data = history_io.record_bytes("push", {"time": now}, items=[tops[0]])
+        elif tops[0] is old_undo and tops[1] is old_redo:  # no step (an aborted stroke, a stroke that changed nothing)
+            data = self._patch_record(event, now) if not event.rect.empty or event.kind == "styles" else None
+        else:  # a history change this journal does not know: write the whole state
+            data = self._base_record(now)
+        if data is not None:
+            self._append(data)
+        self._tops = tops
+        self.last_error = None
+
+    def _base_record(self, now: float) -> bytes:
+        doc = self.document
+        undo, redo = self._kept_steps()
+        head = {
+            "time": now,
+            "width": doc.width,
+            "height": doc.height,
+            "styles": doc.styles.to_json(),
+            "model_id": doc.model_id,
+            "source": self.source,
+        }
+        self._close_journal()
+        self._generation += 1  # a base starts a journal of its own
+        self._need_base = False
+        return history_io.steps_record(undo, redo, op="base", arrays=[doc.label, doc.instance], **head)
+
+    def _patch_record(self, event: ChangeEvent, now: float) -> bytes:
+        doc = self.document
+        rect = event.rect.clip(doc.width, doc.height)
+        head = {"time": now, "rect": [rect.x0, rect.y0, rect.x1, rect.y1], "styles": doc.styles.to_json()}
+        return history_io.record_bytes("patch", head, arrays=[doc.label[rect.slices], doc.instance[rect.slices]])
+
+    def _append(self, data: bytes) -> None:
+        if self._journal_fd is None:
+            path = journal_path(self.folder, self.stem, self._generation)
+            self._journal_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._journal_fd, view) :]
+        self._journal_bytes += len(data)
+        self.records += 1
+
+    def _close_journal(self) -> None:
+        if self._journal_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._journal_fd)
+            self._journal_fd = None
+
+    def _history_tops(self) -> tuple[HistoryItem | None, HistoryItem | None]:
+        history = self.document.history
+        undo_items, redo_items = history.undo_items, history.redo_items
+        return (undo_items[-1] if undo_items else None, redo_items[-1] if redo_items else None)
+
+    def _kept_steps(self) -> tuple[list[HistoryItem], list[HistoryItem]]:
+        """The newest undo and redo steps that fit the recovery's budget (newest first kept)."""
+        history = self.document.history
+        budget = history_io.STEPS_MAX_BYTES
+
+        def newest(items: list[HistoryItem]) -> list[HistoryItem]:
+            nonlocal budget
+            kept = []
+            for item in reversed(items[-self.steps :] if self.steps > 0 else []):
+                size = item.old_label.size * 10  # label + instance, old + new
+                if size > budget:
+                    break
+                budget -= size
+                kept.append(item)
+            return kept[::-1]
+
+        undo = newest(history.undo_items)
+        return undo, newest(history.redo_items)
+
+    # -- snapshots ------------------------------------------------------------------------------------
+    def _idle(self) -> bool:
+        return self._worker is None or (self._pending is None and not self._busy)
+
+    def _write(self, snapshot: tuple) -> None:
+        label, inst, styles, model_id, undo, redo, generation = snapshot
+        extra = {"recovery": True, "source": self.source, "saved_at": time.time(), "journal": generation}
+        try:
+            steps = history_io.steps_record(undo, redo)
+            atomic_write(self.path, project_bytes(label, inst, styles, model_id, extra, {"history.bin": steps}))
+        except Exception as exc:  # a full disk must not break editing; the GUI shows last_error
+            self.last_error = exc
+            return
+        self.saves += 1
+        self.last_error = None
+        for gen, path in journals(self.folder, self.stem):  # the snapshot holds their edits now
+            if gen < generation:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+    def _delete_files(self) -> None:
+        for path in stem_files(self.folder, self.stem):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
 
     def _run(self) -> None:
         while True:
@@ -135,14 +330,19 @@ class Autosaver:
 
 
 def find_recovery(recovery_dir: PathLike) -> Path | None:
-    """The newest recovery project in ``recovery_dir`` (None when there is nothing to recover)."""
-    folder = Path(recovery_dir)
-    if not folder.is_dir():
-        return None
-    found = [p for p in folder.glob(f"*{SUFFIX}") if p.is_file() and not p.name.startswith(".")]
-    return max(found, key=lambda p: p.stat().st_mtime_ns) if found else None
+    """The snapshot of the newest recovery left by a dead instance (None when there is none).
+
+    A quick look for scripts and tests; the editor uses :func:`p2phd.editor.recovery.claim_dead`."""
+    claims = claim_dead(recovery_dir)
+    for claim in claims:
+        claim.release()
+    return claims[0].path if claims else None
 
 
 def discard_recovery(path: PathLike) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+    """Delete a recovery snapshot and its journals (a dead instance's, or a legacy single file)."""
+    path = Path(path)
+    stem = path.name.removesuffix(path.suffix)
+    for file in [path, *stem_files(path.parent, stem)]:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(file)

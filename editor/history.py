@@ -45,7 +45,18 @@ def _flat(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
 class HistoryItem:
     """One undo step (see the module docstring for the data layout)."""
 
-    __slots__ = ("action", "rects", "old_label", "new_label", "old_inst", "new_inst", "styles", "serial", "nbytes")
+    __slots__ = (
+        "action",
+        "rects",
+        "old_label",
+        "new_label",
+        "old_inst",
+        "new_inst",
+        "styles",
+        "serial",
+        "nbytes",
+        "__weakref__",
+    )
 
     def __init__(
         self,
@@ -259,13 +270,23 @@ class History:
         return bool(self._redo)
 
     @property
+    def undo_items(self) -> list[HistoryItem]:
+        """The undo stack, oldest first (the next to undo last)."""
+        return list(self._undo)
+
+    @property
+    def redo_items(self) -> list[HistoryItem]:
+        """The redo stack, the next to redo last."""
+        return list(self._redo)
+
+    @property
     def undo_actions(self) -> list[str]:
         return [item.action for item in self._undo]
 
     @property
-    def undo_items(self) -> list[HistoryItem]:
-        """Oldest first (e.g. to persist the last steps)."""
-        return list(self._undo)
+    def redo_actions(self) -> list[str]:
+        """The redo stack's actions, the next to redo first."""
+        return [item.action for item in reversed(self._redo)]
 
     @property
     def position(self) -> int:

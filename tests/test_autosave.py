@@ -1,5 +1,6 @@
-"""Autosave and recovery: debounced saves with a fake clock, saves on commit, the background worker,
-and a real crash (a subprocess killed with SIGKILL in the middle of a stroke)."""
+"""Autosave and recovery: the journal of edits between snapshots, undo steps kept across a crash, one
+set of files per instance (locks that die with the process), stale temporary files, and real crashes
+(subprocesses killed with SIGKILL right after an edit returns, at any pace)."""
 
 import os
 import signal
@@ -9,9 +10,14 @@ import textwrap
 
 import numpy as np
 import pytest
+from p2phd.editor import history_io
 from p2phd.editor.autosave import Autosaver, discard_recovery, find_recovery
 from p2phd.editor.document import Document
+from p2phd.editor.errors import DocumentError
 from p2phd.editor.project import read_meta
+from p2phd.editor.recovery import claim_dead, journals, load_state
+
+POSIX = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
 
 class FakeClock:
@@ -22,78 +28,277 @@ class FakeClock:
         return self.now
 
 
-def test_commit_saves_and_tick_saves_long_strokes(tmp_path):
+def recover(folder) -> Document:
+    claims = claim_dead(folder)
+    assert len(claims) == 1, claims
+    try:
+        return claims[0].load()
+    finally:
+        claims[0].release()
+
+
+def same_state(a: Document, b: Document) -> bool:
+    return (
+        np.array_equal(a.label, b.label)
+        and np.array_equal(a.instance, b.instance)
+        and a.styles.to_json() == b.styles.to_json()
+    )
+
+
+def test_commit_is_journaled_and_tick_snapshots_long_strokes(tmp_path):
     doc, clock = Document(32, 16, fill=7), FakeClock()
     saver = Autosaver(doc, tmp_path, interval=5.0, clock=clock)
     assert find_recovery(tmp_path) is None and not saver.tick()
     doc.paint_stroke([(5, 5)], 26, 2)
-    assert saver.saves == 1 and not saver.pending
+    assert saver.records == 1 and saver.saves == 0 and not saver.pending
+    assert same_state(load_state(tmp_path, saver.stem).to_document(), doc)
     stroke = doc.begin_stroke(23, 1)
     stroke.add_point(20, 3)
     assert saver.pending and not saver.tick()  # changes younger than the interval
     clock.now += 5.0
-    assert saver.tick() and saver.saves == 2
-    np.testing.assert_array_equal(Document.open_project(find_recovery(tmp_path)).label, doc.label)
+    assert saver.tick() and saver.saves == 1
+    np.testing.assert_array_equal(Document.open_project(saver.path).label, doc.label)  # mid-stroke snapshot
     stroke.commit()
-    assert saver.saves == 3
+    assert saver.records == 2 and same_state(load_state(tmp_path, saver.stem).to_document(), doc)
     saver.close(discard=True)
-    assert find_recovery(tmp_path) is None
+    assert find_recovery(tmp_path) is None and os.listdir(tmp_path) == []
 
 
-def test_background_worker_writes_newest_snapshot(tmp_path):
+def edit_script(doc: Document, i: int) -> None:
+    """The i-th edit of a varied session: strokes, style changes, undo and redo."""
+    if i % 7 == 6 and doc.history.can_undo:
+        doc.undo()
+    elif i % 11 == 10 and doc.history.can_redo:
+        doc.redo()
+    elif i % 5 == 4:
+        doc.set_style(26000 + i % 3, i % 4)
+    else:
+        x, y = 5 + (i * 37) % (doc.width - 10), 5 + (i * 23) % (doc.height - 10)
+        doc.paint_stroke([(x, y), (x + 9, y + 4)], (26, 24, 8, 23)[i % 4], 3)
+
+
+@pytest.mark.parametrize("compact_bytes", [1, 10**9])
+def test_recovery_keeps_undo_and_redo_steps(tmp_path, compact_bytes):
+    doc = Document(96, 48, fill=7)
+    saver = Autosaver(doc, tmp_path, compact_bytes=compact_bytes)
+    for i in range(40):
+        edit_script(doc, i)
+        if i == 20:
+            saver.save_now()
+    doc.undo()
+    doc.undo()
+    saver.close()  # no discard: as if the process had died
+    back = recover(tmp_path)
+    assert same_state(back, doc)
+    assert len(back.history.undo_actions) >= 20
+    assert back.history.undo_actions == doc.history.undo_actions[-len(back.history.undo_actions) :]
+    assert back.history.redo_actions == doc.history.redo_actions
+    assert back.redo() and doc.redo() and same_state(back, doc)
+    while back.undo():  # every recovered step undoes exactly as the original would
+        assert doc.undo() and same_state(back, doc)
+
+
+def test_background_worker_writes_snapshots_and_removes_old_journals(tmp_path):
     doc = Document(32, 16, fill=7)
-    saver = Autosaver(doc, tmp_path, background=True, source="/home/me/scene.p2phd")
+    saver = Autosaver(doc, tmp_path, background=True, source="/home/me/scene.p2phd", compact_bytes=1)
     for x in range(4, 30, 6):
         doc.paint_stroke([(x, 8)], 26, 2)
     saver.flush()
-    recovered = Document.open_project(saver.path)
-    np.testing.assert_array_equal(recovered.instance, doc.instance)
-    assert read_meta(saver.path)["extra"]["source"] == "/home/me/scene.p2phd"
+    assert saver.saves >= 1
+    meta = read_meta(saver.path)
+    assert meta["extra"]["source"] == "/home/me/scene.p2phd"
+    assert all(gen >= meta["extra"]["journal"] for gen, _ in journals(tmp_path, saver.stem))
     saver.close()
-    assert saver.path.exists()
+    back = recover(tmp_path)
+    assert same_state(back, doc) and len(back.history.undo_actions) == 5
     discard_recovery(saver.path)
     assert find_recovery(tmp_path) is None
 
 
-def test_write_error_is_reported_not_raised(tmp_path):
+def test_write_error_is_reported_not_raised_and_the_next_edit_restarts_the_journal(tmp_path):
     doc = Document(8, 8)
-    saver = Autosaver(doc, tmp_path / "rec")
-    (tmp_path / "rec").rmdir()  # the folder vanished: editing must go on
+    folder = tmp_path / "rec"
+    saver = Autosaver(doc, folder)
+    for p in folder.iterdir():
+        p.unlink()
+    folder.rmdir()  # the folder vanished: editing must go on
     doc.paint_stroke([(2, 2)], 26, 1)
     assert isinstance(saver.last_error, OSError)
+    folder.mkdir()
+    doc.paint_stroke([(5, 5)], 24, 1)
+    assert saver.last_error is None
+    assert same_state(load_state(folder, saver.stem).to_document(), doc)
+    saver.close(discard=True)
 
 
-CRASHING_EDITOR = textwrap.dedent(
+def test_an_unwritable_recovery_folder_disables_autosave_instead_of_failing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+    doc = Document(8, 8)
+    saver = Autosaver(doc, blocker / "recovery")  # a folder inside a file cannot exist
+    assert not saver.enabled and isinstance(saver.last_error, OSError)
+    doc.paint_stroke([(2, 2)], 26, 1)
+    saver.save_now()
+    saver.close(discard=True)
+    assert saver.records == 0 and saver.saves == 0
+
+
+def test_snapshot_in_the_middle_of_an_aborted_stroke_does_not_keep_the_stroke(tmp_path):
+    doc, clock = Document(32, 16, fill=7), FakeClock()
+    saver = Autosaver(doc, tmp_path, clock=clock)
+    doc.paint_stroke([(5, 5)], 26, 2)
+    stroke = doc.begin_stroke(23, 3)
+    stroke.add_point(20, 8)
+    clock.now += 10
+    assert saver.tick()  # the snapshot holds half a stroke ...
+    stroke.abort()  # ... which is then taken back
+    saver.close()
+    assert same_state(recover(tmp_path), doc)
+
+
+def test_torn_or_damaged_journal_tail_keeps_everything_before_it(tmp_path):
+    doc = Document(32, 16, fill=7)
+    saver = Autosaver(doc, tmp_path)
+    doc.paint_stroke([(5, 5)], 26, 2)
+    doc.paint_stroke([(15, 5)], 24, 2)
+    expected = doc.label.copy()
+    doc.paint_stroke([(25, 5)], 23, 2)
+    saver.close()
+    (gen, path), *_ = journals(tmp_path, saver.stem)
+    data = path.read_bytes()
+    path.write_bytes(data[:-7])  # killed in the middle of the last record
+    np.testing.assert_array_equal(recover(tmp_path).label, expected)
+    flipped = bytearray(data)
+    flipped[-30] ^= 0xFF  # the last record's bytes no longer match its checksum
+    path.write_bytes(bytes(flipped))
+    np.testing.assert_array_equal(recover(tmp_path).label, expected)
+
+
+def test_hostile_record_with_a_valid_checksum_is_a_document_error(tmp_path):
+    doc = Document(32, 16, fill=7)
+    saver = Autosaver(doc, tmp_path)
+    doc.paint_stroke([(5, 5)], 26, 2)
+    saver.close()
+    (gen, path), *_ = journals(tmp_path, saver.stem)
+    with path.open("ab") as fh:  # a tile outside the document, with a correct CRC
+        fh.write(history_io.record_bytes("patch", {"rect": [0, 0, 999, 999], "styles": {}}, arrays=[]))
+    claims = claim_dead(tmp_path)
+    with pytest.raises(DocumentError, match="outside"):
+        claims[0].load()
+    aside = claims[0].move_aside()
+    assert aside.name == "damaged" and any(aside.iterdir())
+    assert claim_dead(tmp_path) == []
+
+
+def test_two_instances_never_touch_each_other(tmp_path):
+    doc_a, doc_b = Document(32, 16, fill=7), Document(32, 16, fill=8)
+    a, b = Autosaver(doc_a, tmp_path), Autosaver(doc_b, tmp_path)
+    assert a.path != b.path
+    doc_a.paint_stroke([(5, 5)], 26, 2)
+    doc_b.paint_stroke([(9, 9)], 24, 2)
+    assert claim_dead(tmp_path) == []  # both alive: nothing to offer, nothing touched
+    a.close()  # a "crashes" (its lock goes, its files stay)
+    doc_b.paint_stroke([(20, 9)], 24, 2)
+    b.discard()  # b saved normally: only b's files go
+    claims = claim_dead(tmp_path)
+    assert len(claims) == 1 and claims[0].stem == a.stem
+    assert claim_dead(tmp_path) == []  # claimed: a second starting editor does not offer it again
+    assert same_state(claims[0].load(), doc_a)
+    claims[0].discard()
+    doc_b.paint_stroke([(25, 9)], 24, 2)
+    b.close(discard=True)
+    assert os.listdir(tmp_path) == []
+
+
+def test_stale_temporary_files_of_dead_instances_are_removed(tmp_path):
+    doc = Document(16, 16)
+    live = Autosaver(doc, tmp_path)
+    live_tmp = tmp_path / f".{live.stem}.p2phd.abc123.tmp"
+    dead_tmp = tmp_path / ".recovery-999-deadbeef.p2phd.x1y2z3.tmp"
+    legacy_tmp = tmp_path / ".recovery.p2phd.qwerty.tmp"
+    foreign = tmp_path / "notes.txt"
+    for p in (live_tmp, dead_tmp, legacy_tmp, foreign):
+        p.write_bytes(b"half a zip")
+    assert claim_dead(tmp_path) == []
+    assert live_tmp.exists() and foreign.exists()
+    assert not dead_tmp.exists() and not legacy_tmp.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live_tmp.name, foreign.name, f"{live.stem}.lock"])
+    live.close(discard=True)
+
+
+def test_legacy_single_recovery_file_is_offered(tmp_path):
+    doc = Document(16, 16, fill=7)
+    doc.paint_stroke([(5, 5)], 26, 2)
+    doc.save_project(tmp_path / "recovery.p2phd")
+    back = recover(tmp_path)
+    np.testing.assert_array_equal(back.label, doc.label)
+
+
+# -- real crashes --------------------------------------------------------------------------------------
+CHILD = textwrap.dedent(
     """
-    import os, signal, sys
+    import os, signal, sys, time
+    sys.path.insert(0, sys.argv[1])
+    from test_autosave import edit_script
     from p2phd.editor.autosave import Autosaver
     from p2phd.editor.document import Document
 
-    doc = Document(96, 48, fill=7)
-    Autosaver(doc, sys.argv[1])
-    doc.paint_stroke([(10, 10), (40, 12)], 26, 4)
-    doc.set_style(26000, 3)
-    doc.paint_stroke([(70, 30)], 24, 5)
-    stroke = doc.begin_stroke(23, 6)  # the stroke in progress when the power goes out
-    stroke.add_point(50, 40)
-    stroke.add_point(90, 40)
+    folder, n, mode = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    doc = Document(512, 256, fill=7)
+    options = {"burst": dict(background=True, interval=0.001), "compact": dict(background=True, compact_bytes=1)}
+    saver = Autosaver(doc, folder, **options.get(mode, {}))
+    for i in range(n):
+        edit_script(doc, i)
+    if mode == "wait":
+        print("ready", flush=True)
+        time.sleep(600)
+    if mode == "stroke":
+        stroke = doc.begin_stroke(23, 6)  # the stroke in progress when the power goes out
+        stroke.add_point(50, 40)
+        stroke.add_point(90, 40)
     os.kill(os.getpid(), signal.SIGKILL)
     """
 )
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
-def test_recovery_after_kill_9_loses_at_most_the_last_stroke(tmp_path):
-    rec = tmp_path / "recovery"
-    result = subprocess.run([sys.executable, "-c", CRASHING_EDITOR, str(rec)], capture_output=True, timeout=120)
+def run_child(folder, n, mode):
+    args = [sys.executable, "-c", CHILD, os.path.dirname(__file__), str(folder), str(n), mode]
+    result = subprocess.run(args, capture_output=True, timeout=300)
     assert result.returncode == -signal.SIGKILL, result.stderr.decode()
-    found = find_recovery(rec)
-    assert found is not None
-    recovered = Document.open_project(found)
-    expected = Document(96, 48, fill=7)
-    expected.paint_stroke([(10, 10), (40, 12)], 26, 4)
-    expected.paint_stroke([(70, 30)], 24, 5)
-    np.testing.assert_array_equal(recovered.label, expected.label)
-    np.testing.assert_array_equal(recovered.instance, expected.instance)
-    assert recovered.styles.get(26000) == 3
-    assert not [p for p in os.listdir(rec) if p.endswith(".tmp")]
+
+
+def expected_after(n: int) -> Document:
+    doc = Document(512, 256, fill=7)
+    for i in range(n):
+        edit_script(doc, i)
+    return doc
+
+
+@POSIX
+@pytest.mark.parametrize("n, mode", [(3, "burst"), (37, "burst"), (60, "compact"), (25, "sync"), (12, "stroke")])
+def test_kill_9_right_after_an_edit_loses_at_most_one(tmp_path, n, mode):
+    run_child(tmp_path, n, mode)
+    back = recover(tmp_path)
+    assert same_state(back, expected_after(n)) or same_state(back, expected_after(n - 1))
+    assert same_state(back, expected_after(n))  # in fact none: each edit is journaled before it returns
+    assert len(back.history.undo_actions) >= min(20, len(expected_after(n).history.undo_actions))
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+@POSIX
+def test_a_running_instance_is_never_offered_and_a_killed_one_once(tmp_path):
+    args = [sys.executable, "-c", CHILD, os.path.dirname(__file__), str(tmp_path), "9", "wait"]
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert child.stdout.readline().strip() == b"ready", child.stderr.read().decode()
+        before = sorted(os.listdir(tmp_path))
+        assert claim_dead(tmp_path) == [] and find_recovery(tmp_path) is None
+        assert sorted(os.listdir(tmp_path)) == before  # nothing of the live instance touched
+    finally:
+        child.kill()
+        child.wait(timeout=60)
+    claims = claim_dead(tmp_path)
+    assert len(claims) == 1 and claim_dead(tmp_path) == []
+    assert same_state(claims[0].load(), expected_after(9))
+    claims[0].discard()
+    assert os.listdir(tmp_path) == []

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from p2phd.editor.autosave import discard_recovery, find_recovery
 from p2phd.editor.document import Document
 from p2phd.editor.project import SUFFIX
 from p2phd.editor.qt.image_convert import qimage_to_rgb
@@ -58,11 +57,11 @@ class Prompts:
         )
         return {buttons.Save: "save", buttons.Discard: "discard"}.get(answer, "cancel")
 
-    def recover(self, parent: QWidget, path: Path) -> bool:
-        answer = QMessageBox.question(
-            parent, "Recover your work?", f"pix2pixHD Studio did not close normally.\nRecover the scene from {path}?"
-        )
-        return answer == QMessageBox.StandardButton.Yes
+    def recover(self, parent: QWidget, recovery) -> bool:
+        """Recover a dead instance's work (a :class:`p2phd.editor.recovery.Recovery`, loaded)?"""
+        from p2phd.editor.qt.recovery import ask_recover
+
+        return ask_recover(parent, recovery)
 
     def error(self, parent: QWidget, message: str) -> None:
         QMessageBox.warning(parent, "pix2pixHD Studio", message)
@@ -173,22 +172,14 @@ class FileController(QObject):
         return True
 
     def offer_recovery(self) -> bool:
-        """At start: if a recovery file exists, ask whether to reopen it (True when recovered)."""
-        found = find_recovery(self.recovery_dir)
-        if found is None:
-            return False
-        if not self.prompts.recover(self.window, found):
-            discard_recovery(found)
-            return False
-        try:
-            document = Document.open_project(found)
-        except (ValueError, OSError) as exc:
-            self.prompts.error(self.window, f"The recovery file is damaged ({exc}); starting fresh.")
-            discard_recovery(found)
-            return False
+        """At start: offer the work of editors that did not close normally (True when recovered)."""
+        from p2phd.editor.qt.recovery import offer_recoveries
+
+        return offer_recoveries(self)
+
+    def set_recovered(self, document: Document) -> None:
+        self.set_opened(None)  # recovered work belongs to no file until it is saved
         self.window.set_document(document, recovered=True)
-        self.set_opened(None)
-        return True
 
     # -- saving -------------------------------------------------------------------------------------------
     def save(self) -> bool:

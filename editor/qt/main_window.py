@@ -149,6 +149,7 @@ class MainWindow(QMainWindow):
         self.render.engine_changed.connect(self._on_engine)
         self.render.sig_model_failed.connect(lambda m: self.show_message(f"no model: {m}"))
         self.files.path_changed.connect(lambda _: self._update_title())
+        self.files.path_changed.connect(self._set_autosave_source)
 
     # -- the document -------------------------------------------------------------------------------------------
     def set_document(self, document: Document, recovered: bool = False) -> None:
@@ -164,9 +165,11 @@ class MainWindow(QMainWindow):
         self.render.set_document(document)
         if "object" in self.docks:
             self.docks["object"].set_document(document)
-        self._autosaver = Autosaver(document, self.files.recovery_dir, background=True)
+        source = str(self.files.path) if self.files.path else None
+        self._autosaver = Autosaver(document, self.files.recovery_dir, background=True, source=source)
         if recovered:
-            self._autosaver.save_now()  # closing the old saver removed the file; a second crash keeps it
+            self._autosaver.save_now()  # its own recovery first: a second crash keeps the work
+            self._autosaver.flush()
         self._update_title()
 
     @property
@@ -182,6 +185,11 @@ class MainWindow(QMainWindow):
     def _update_title(self) -> None:
         marker = "*" if self.modified else ""
         self.setWindowTitle(f"{self.files.display_name}{marker} — {APP_TITLE}")
+
+    def _set_autosave_source(self, path) -> None:
+        """The recovery prompt names the project the work belongs to."""
+        if self._autosaver is not None:
+            self._autosaver.source = str(path) if path else None
 
     def _autosave_tick(self) -> None:
         if self._autosaver is not None:
