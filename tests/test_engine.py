@@ -11,7 +11,8 @@ from p2phd.models.engine.norm import norm_mode
 from p2phd.models.engine.precision import Precision
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.errors import CheckpointError, InputMapError
-from p2phd.models.synthesis import synthesize, tensor2im
+from p2phd.models.mapfiles.to_image import to_uint8_image as tensor2im
+from p2phd.models.synthesis import synthesize
 
 CAR = 26
 FP32 = Precision("cpu", torch.float32, channels_last=False)
