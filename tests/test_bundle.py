@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from nvidia_ref import save_nvidia_checkpoint
-from p2phd.models.checkpoint.bundle import load_bundle
+from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.checkpoint.nvidia import load_nvidia_dir
 from p2phd.models.cli.main import main
 from p2phd.models.config import ModelConfig

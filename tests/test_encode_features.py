@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from p2phd.models.checkpoint.bundle import load_bundle
+from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.cli.main import main
 from p2phd.models.data.synthetic import write_synthetic_dataset
 from p2phd.models.features.clustering import cluster_features, instance_features

@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from p2phd.models.checkpoint.bundle import load_bundle
+from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.data.synthetic import write_synthetic_dataset
 from p2phd.models.train.checkpoints import resolve_checkpoint
 from p2phd.models.train.loop import build_loader, fit

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from p2phd.models.checkpoint.bundle import Bundle, load_bundle
+from p2phd.models.checkpoint.bundle import Bundle
+from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.config import ARCHS
 from p2phd.models.engine.engine import Engine
 from p2phd.models.engine.precision import select_precision
