@@ -155,3 +155,22 @@ def test_resume_across_the_stage2_unfreeze(dataroot, tmp_path):
     assert not resumed.frozen and len(resumed.optimizer_G.param_groups[0]["params"]) == len(
         list(resumed.synth.parameters())
     )
+
+
+@pytest.mark.parametrize("first, second", [(False, True), (True, False), (True, True)], ids=str)
+def test_resume_across_an_fp16_toggle(dataroot, tmp_path, monkeypatch, first, second):
+    """GradScaler state is loaded only when the checkpoint has one (issue 14 A3). On this CPU a real,
+    enabled CPU GradScaler stands in for CUDA's, so the empty state of a run without --fp16 is met."""
+    from p2phd.models.train import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "grad_scaler", lambda device, fp16: torch.amp.GradScaler("cpu", enabled=fp16))
+    common = dict(save_epoch_freq=1, max_dataset_size=2)
+    before = Trainer(tiny(dataroot, tmp_path, niter=1, fp16=first, **common))
+    fit(before, progress=False)
+    saved = torch.load(resolve_checkpoint(tmp_path / "tiny"), weights_only=True)
+    assert bool(saved["scaler_G"]) == first  # a disabled scaler saves {}
+    resumed = Trainer(tiny(dataroot, tmp_path, niter=2, fp16=second, continue_train=True, **common))
+    if first and second:
+        assert resumed.scaler_G.get_scale() == saved["scaler_G"]["scale"]
+    fit(resumed, progress=False)
+    assert resumed.total_steps == 4 and resumed.scaler_G.is_enabled() == second

@@ -1,4 +1,5 @@
 import argparse
+import os
 
 import pytest
 import torch
@@ -63,3 +64,29 @@ def test_load_pretrain_reads_an_nvidia_checkpoint_directory(tmp_path):
     states = pretrained_states(tmp_path)
     assert set(states) == {"G"}
     assert all(torch.equal(states["G"][k], v) for k, v in G.state_dict().items())
+
+
+def test_gpu_ids_selects_that_gpu_when_cuda_visible_devices_is_unset(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    opt = _parse("--gpu_ids 2")
+    apply_nvidia_compat(opt)
+    assert opt.device == "cuda" and os.environ["CUDA_VISIBLE_DEVICES"] == "2"
+
+
+def test_gpu_ids_indexes_an_existing_cuda_visible_devices_instead_of_being_ignored(monkeypatch, capsys):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
+    opt = _parse("--gpu_ids 1")
+    apply_nvidia_compat(opt)
+    apply_nvidia_compat(opt)  # validate() applies it again: the choice must stay
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "5"
+    assert "training on GPU 5" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="makes 1 GPU"):
+        apply_nvidia_compat(_parse("--gpu_ids 1"))  # only "5" is visible now
+
+
+def test_train_device_choices_come_from_the_vocabulary():
+    from p2phd.models.vocabulary import TRAIN_DEVICES
+
+    with pytest.raises(SystemExit):
+        _parse("--device mps")
+    assert _parse("--device cuda").device in TRAIN_DEVICES
