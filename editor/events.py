@@ -7,13 +7,10 @@ from dataclasses import dataclass
 
 from p2phd.editor.geometry import Rect
 
-#: ``pixels``: label/instance values changed inside ``rect``; ``styles``: only object styles changed
-#: (``rect`` covers the objects concerned); ``document``: everything was replaced (open, new).
-KINDS = ("pixels", "styles", "document")
-
-
 @dataclass(frozen=True)
 class ChangeEvent:
+    #: ``pixels``: label/instance values changed inside ``rect``; ``styles``: only object styles changed
+    #: (``rect`` covers the objects concerned); ``document``: everything was replaced (open, new).
     kind: str
     rect: Rect
     revision: int

@@ -167,10 +167,6 @@ class History:
     def undo_actions(self) -> list[str]:
         return [item.action for item in self._undo]
 
-    @property
-    def redo_actions(self) -> list[str]:
-        return [item.action for item in reversed(self._redo)]
-
     def push(self, item: HistoryItem) -> None:
         """A new edit: clears redo, then drops the oldest items while over the cap."""
         for old in self._redo:

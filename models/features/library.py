@@ -49,9 +49,6 @@ class ObjectLibrary:
     def labels(self) -> list[int]:
         return sorted({e.label for e in self.entries})
 
-    def by_label(self, label: int) -> list[LibraryEntry]:
-        return [e for e in self.entries if e.label == label]
-
     def save(self, bundle_dir: str | Path) -> None:
         bundle_dir = Path(bundle_dir)
         arrays, index = {}, []
