@@ -45,7 +45,7 @@ def test_kmeans_per_class_respects_the_small_instance_filter():
 
 
 def test_tiny_run_then_encode_then_synthesize(tmp_path):
-    """The issue's "done means": NVIDIA-style flags, encode, and a bundle that renders."""
+    """End to end with NVIDIA-style flags: a tiny run, encode, and a bundle that renders."""
     data = write_synthetic_dataset(tmp_path / "data", n=3, width=64, height=32)
     flags = [
         "train",

@@ -1,4 +1,4 @@
-"""Hostile or absurd checkpoints and options (issue 13, items 1, 7 and 10): each is one line on stderr
+"""Hostile or absurd checkpoints and options : each is one line on stderr
 and exit code 2, nothing is allocated wildly, and nothing that is not ours is overwritten or deleted."""
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ def test_locked_run_holds_the_engine_lock_while_running():
     engine_lock(probe).release()
 
 
-def test_fair_lock_serves_a_waiter_before_the_thread_that_just_released():
+def test_fair_lock_serves_a_waiter_before_the_thread_that_just_released(qtbot):
     lock, order = FairLock(), []
     lock.acquire()
 
@@ -149,8 +149,7 @@ def test_fair_lock_serves_a_waiter_before_the_thread_that_just_released():
 
     thread = threading.Thread(target=waiter)
     thread.start()
-    while not lock._waiters:  # spin (no sleep) until the waiter is queued
-        pass
+    qtbot.waitUntil(lambda: bool(lock._waiters), timeout=10000)  # the waiter is queued
     lock.release()
     with lock:  # re-acquiring at once must queue behind the waiter
         order.append("releaser")

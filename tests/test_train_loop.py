@@ -159,7 +159,7 @@ def test_resume_across_the_stage2_unfreeze(dataroot, tmp_path):
 
 @pytest.mark.parametrize("first, second", [(False, True), (True, False), (True, True)], ids=str)
 def test_resume_across_an_fp16_toggle(dataroot, tmp_path, monkeypatch, first, second):
-    """GradScaler state is loaded only when the checkpoint has one (issue 14 A3). On this CPU a real,
+    """GradScaler state is loaded only when the checkpoint has one. On this CPU a real,
     enabled CPU GradScaler stands in for CUDA's, so the empty state of a run without --fp16 is met."""
     from p2phd.models.train import trainer as trainer_module
 
