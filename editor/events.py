@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from p2phd.editor.geometry import Rect
 
+
 @dataclass(frozen=True)
 class ChangeEvent:
     #: ``pixels``: label/instance values changed inside ``rect``; ``styles``: only object styles changed

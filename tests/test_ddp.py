@@ -16,26 +16,12 @@ import torch.multiprocessing as mp
 from p2phd.models.data import PairedMapsDataset, Preprocess
 from p2phd.models.data.synthetic import write_synthetic_dataset
 from p2phd.models.train.ddp import Distributed
-from p2phd.models.train.options import default_namespace
 from p2phd.models.train.trainer import Trainer
+from tiny import tiny_train_options
 
 
 def options(dataroot, run_root):
-    return default_namespace(
-        name="ddp",
-        checkpoints_dir=str(run_root),
-        dataroot=str(dataroot),
-        ngf=4,
-        n_downsample_global=2,
-        n_blocks_global=1,
-        instance_feat=True,
-        nef=4,
-        n_downsample_E=2,
-        ndf=4,
-        n_layers_D=2,
-        no_vgg_loss=True,
-        seed=7,
-    )
+    return tiny_train_options(dataroot, run_root, name="ddp", seed=7)
 
 
 def global_batch(dataroot):

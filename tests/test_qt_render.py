@@ -152,17 +152,9 @@ def test_engine_error_shows_in_state(qtbot, controller):
 
 def test_real_engine_renders_a_large_document_at_the_models_native_size(qtbot, tmp_path):
     from p2phd.models.checkpoint.bundle import save_bundle
-    from p2phd.models.config import ModelConfig
+    from tiny import tiny_config
 
-    cfg = ModelConfig(
-        netG="local",
-        ngf=4,
-        n_downsample_global=1,
-        n_blocks_global=1,
-        n_blocks_local=1,
-        native_width=64,
-        native_height=32,
-    )
+    cfg = tiny_config("local", n_downsample_global=1, native_width=64, native_height=32)
     save_bundle(tmp_path / "bundle", cfg, cfg.build_G())
     controller = RenderController()
     controller.set_document(Document(256, 128))

@@ -11,10 +11,10 @@ from p2phd.editor.autosave import Autosaver  # noqa: E402
 from p2phd.editor.document import Document  # noqa: E402
 from p2phd.editor.template import new_from_template  # noqa: E402
 from p2phd.models.checkpoint.bundle import save_bundle  # noqa: E402
-from p2phd.models.config import ModelConfig  # noqa: E402
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
+from tiny import tiny_config  # noqa: E402
 
 CAR, ROAD, SKY = 26, 7, 23
 W, H = 256, 128
@@ -54,10 +54,7 @@ class FakePrompts:
 def bundle_dir(tmp_path_factory) -> Path:
     import torch
 
-    cfg = ModelConfig(
-        netG="local", ngf=4, n_downsample_global=2, n_blocks_global=1, n_local_enhancers=1, n_blocks_local=1,
-        instance_feat=True, nef=4, n_downsample_E=2, provenance={"name": "tiny"}, native_width=128, native_height=64,
-    )  # fmt: skip
+    cfg = tiny_config("local", features=True, provenance={"name": "tiny"}, native_width=128, native_height=64)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     clusters = {c: rng.normal(size=(3, cfg.feat_num)).astype(np.float32) for c in (ROAD, 11, CAR)}

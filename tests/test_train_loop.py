@@ -8,9 +8,9 @@ from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.data.synthetic import write_synthetic_dataset
 from p2phd.models.train.checkpoints import resolve_checkpoint
 from p2phd.models.train.loop import build_loader, fit
-from p2phd.models.train.options import default_namespace
 from p2phd.models.train.schedule import global_frozen, lr_for_epoch
 from p2phd.models.train.trainer import Trainer
+from tiny import tiny_train_options
 
 
 @pytest.fixture(scope="module")
@@ -20,21 +20,8 @@ def dataroot(tmp_path_factory):
 
 def tiny(dataroot, run_root, **changes):
     opts = dict(
-        name="tiny",
-        checkpoints_dir=str(run_root),
-        dataroot=str(dataroot),
         netG="global",
-        ngf=4,
-        n_downsample_global=2,
-        n_blocks_global=1,
-        n_blocks_local=1,
-        instance_feat=True,
-        nef=4,
-        n_downsample_E=2,
-        ndf=4,
         num_D=2,
-        n_layers_D=2,
-        no_vgg_loss=True,
         loadSize=32,
         fineSize=32,
         niter=1,
@@ -45,7 +32,7 @@ def tiny(dataroot, run_root, **changes):
         save_latest_freq=1000,
     )
     opts.update(changes)
-    return default_namespace(**opts)
+    return tiny_train_options(dataroot, run_root, **opts)
 
 
 def first_batch(trainer):

@@ -3,9 +3,9 @@ import os
 
 import pytest
 import torch
-from p2phd.models.config import ModelConfig
 from p2phd.models.train.checkpoints import pretrained_states
 from p2phd.models.train.options import add_train_arguments, apply_nvidia_compat, model_config
+from tiny import tiny_config
 
 NVIDIA_OPTIONS = """--name --checkpoints_dir --dataroot --label_nc --no_instance --instance_feat --feat_num --nef
 --n_downsample_E --netG --ngf --n_downsample_global --n_blocks_global --n_local_enhancers --n_blocks_local
@@ -58,7 +58,7 @@ def test_several_gpu_ids_point_to_torchrun_and_unsupported_feature_modes_are_ref
 
 
 def test_load_pretrain_reads_an_nvidia_checkpoint_directory(tmp_path):
-    cfg = ModelConfig(netG="global", ngf=4, n_downsample_global=1, n_blocks_global=1)
+    cfg = tiny_config(n_downsample_global=1)
     G = cfg.build_G()
     torch.save({f"module.{k}": v for k, v in G.state_dict().items()}, tmp_path / "latest_net_G.pth")
     states = pretrained_states(tmp_path)

@@ -147,7 +147,8 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     # ----- one iteration -----------------------------------------------------------------------
-    def encode_label(self, label: torch.Tensor, inst: torch.Tensor) -> torch.Tensor:
+    def label_input(self, label: torch.Tensor, inst: torch.Tensor) -> torch.Tensor:
+        """One-hot labels (+ the instance edge map): what G and D see, before E's features."""
         parts = [one_hot(label, self.opt.label_nc)]
         if not self.opt.no_instance:
             parts.append(get_edges(inst))
@@ -158,7 +159,7 @@ class Trainer:
         label = batch["label"].to(self.device)
         inst = batch["inst"].to(self.device)
         real = batch["image"].to(self.device)
-        label_input = self.encode_label(label, inst)
+        label_input = self.label_input(label, inst)
         n = real.shape[0]
         real_pair = torch.cat([label_input, real], dim=1)
 
