@@ -58,9 +58,9 @@ def _check_declared_sizes(path: Path) -> None:
             raise CheckpointError(f"{path}: members declare {total} bytes, more than clusters can need")
         for info in infos:
             with archive.open(info) as fp:
-                version = np.lib.format.read_magic(fp)
-                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else None
-                read_header = read_header or np.lib.format.read_array_header_2_0
+                fmt = np.lib.format
+                version = fmt.read_magic(fp)
+                read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
                 shape, _, dtype = read_header(fp)
             if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > info.file_size:
                 raise CheckpointError(f"{path}: {info.filename} declares shape {shape}, larger than its data")
