@@ -238,3 +238,10 @@ def test_convert_fills_an_empty_folder(nvidia_dir, tmp_path):
 def test_convert_label_nc_zero_is_refused(nvidia_dir, tmp_path, capsys):
     assert "--label-nc" in cli_error(capsys, ["convert", str(nvidia_dir), str(tmp_path / "b"), "--label-nc", "0"])
     assert not (tmp_path / "b").exists()
+
+
+def test_synthesize_never_writes_over_its_input(bundle_dir, label_png, capsys):
+    before = label_png.read_bytes()
+    argv = ["synthesize", "--checkpoint", str(bundle_dir), "--label", str(label_png), "--out", str(label_png)]
+    assert "input" in cli_error(capsys, argv)
+    assert label_png.read_bytes() == before

@@ -92,6 +92,10 @@ def run(args) -> int:
     # The fast engine (models/engine) does the inference; models.synthesis stays the fp32 reference.
     engine = Engine(load_bundle(find_checkpoint(args.checkpoint)), precision)
     outputs = output_paths(args.label, args.out)
+    inputs = {Path(p).resolve() for p in [*args.label, *(args.instance or [])]}
+    clobbered = [out for out in outputs if out.resolve() in inputs]
+    if clobbered:
+        raise InputMapError(f"--out {clobbered[0]} is one of the input maps; choose another output path")
     styles = dict(args.style)
     jobs = list(zip(args.label, args.instance or [None] * len(args.label), outputs))
     for label_path, inst_path, out_path in tqdm(jobs, desc="synthesize", unit="map", disable=len(jobs) < 2):
