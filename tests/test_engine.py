@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tiny
 import torch
 from p2phd.models.checkpoint.bundle import Bundle
 from p2phd.models.config import ModelConfig
@@ -19,19 +20,7 @@ FP32 = Precision("cpu", torch.float32, channels_last=False)
 
 
 def tiny_config(**changes) -> ModelConfig:
-    base = dict(
-        label_nc=30,
-        netG="local",
-        ngf=4,
-        n_downsample_global=2,
-        n_blocks_global=1,
-        n_local_enhancers=1,
-        n_blocks_local=1,
-        instance_feat=True,
-        nef=4,
-        n_downsample_E=2,
-    )
-    return ModelConfig(**{**base, **changes})
+    return tiny.tiny_config(**{"netG": "local", "features": True, "label_nc": 30, **changes})
 
 
 def tiny_bundle(cfg: ModelConfig, seed: int = 0) -> Bundle:
