@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from p2phd.models.mapfiles.limits import MAX_SIDE  # one limit: files, documents, sizes
+
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: ``p2phd train`` runs on the CPU or CUDA (DDP backends gloo / NCCL); no MPS path.
 TRAIN_DEVICES = ("auto", "cpu", "cuda")
@@ -17,7 +19,6 @@ DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 RESIZE_OR_CROP = ("resize_and_crop", "scale_width", "scale_width_and_crop", "crop", "none")
 #: Largest width or height of an output or a working frame (an 8192x8192 RGB frame is ~200 MB in
 #: uint8 and 800 MB as one fp32 tensor; larger sizes are typos or attacks, not scenes).
-MAX_SIDE = 8192
 
 
 def parse_size(text: str) -> tuple[int, int]:
