@@ -17,8 +17,6 @@ BACKENDS = ("auto", "eager", "compile")
 DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 #: NVIDIA's ``--resize_or_crop`` modes.
 RESIZE_OR_CROP = ("resize_and_crop", "scale_width", "scale_width_and_crop", "crop", "none")
-#: Largest width or height of an output or a working frame (an 8192x8192 RGB frame is ~200 MB in
-#: uint8 and 800 MB as one fp32 tensor; larger sizes are typos or attacks, not scenes).
 
 
 def parse_size(text: str) -> tuple[int, int]:
