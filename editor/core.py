@@ -22,7 +22,6 @@ from p2phd.editor.events import ChangeEvent, Subscribers
 from p2phd.editor.geometry import EMPTY, Rect
 from p2phd.editor.history import History, HistoryItem, Savepoint, Transaction
 from p2phd.editor.styles import Style, StyleTable
-from p2phd.models.mapfiles.limits import MAX_SIDE as MAX_SIDE  # re-exported: one limit for maps and documents
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

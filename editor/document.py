@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from p2phd.editor import objects, project
-from p2phd.editor.core import MAX_SIDE, Edit
+from p2phd.editor.core import Edit
 from p2phd.editor.errors import DocumentError, as_document_errors
 from p2phd.editor.events import ChangeEvent
 from p2phd.editor.geometry import EMPTY, Rect
@@ -20,6 +20,7 @@ from p2phd.editor.styles import Style, StyleTable
 from p2phd.editor.validate import check_maps, raise_on_errors
 from p2phd.models.mapfiles import reading, writing
 from p2phd.models.mapfiles.atomic import PathLike
+from p2phd.models.mapfiles.limits import MAX_SIDE
 
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 2048, 1024
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from p2phd.editor.core import MAX_SIDE, DocumentCore, Edit
+from p2phd.editor.core import DocumentCore, Edit
 from p2phd.editor.errors import DocumentError
 from p2phd.editor.geometry import Rect
 from p2phd.editor.inpaint import stuff_fill
@@ -18,6 +18,7 @@ from p2phd.editor.objects import (
 )
 from p2phd.editor.styles import Style
 from p2phd.models.labels import class_of, is_thing
+from p2phd.models.mapfiles.limits import MAX_SIDE
 
 #: An inserted mask may be at most this many times the document's longer side (it is clipped anyway).
 MAX_INSERT_FACTOR = 4

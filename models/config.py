@@ -10,8 +10,29 @@ from typing import Any
 
 from p2phd.models.errors import CheckpointError
 from p2phd.models.labels import LABEL_NC
+from p2phd.models.vocabulary import MAX_SIDE
 
 SCHEMA_VERSION = 1
+
+#: Sane bounds of every integer field (inclusive). NVIDIA's largest released model uses ngf 64,
+#: n_downsample_global 4, 9 blocks; the bounds leave room for experiments while keeping a
+#: hostile config.json from asking for terabytes (a label map is uint8: at most 256 classes).
+BOUNDS: dict[str, tuple[int, int]] = {
+    "label_nc": (1, 256),
+    "output_nc": (1, 4),
+    "feat_num": (1, 64),
+    "ngf": (1, 512),
+    "n_downsample_global": (1, 8),
+    "n_blocks_global": (0, 64),
+    "n_local_enhancers": (1, 4),
+    "n_blocks_local": (0, 64),
+    "nef": (1, 512),
+    "n_downsample_E": (1, 8),
+    "native_width": (1, MAX_SIDE),
+    "native_height": (1, MAX_SIDE),
+}
+#: The widest layer has ngf * 2**n_downsample_global channels (NVIDIA's 1024p G1: 64 * 16 = 1024).
+MAX_CHANNELS = 4096
 
 
 @dataclass(frozen=True)
@@ -39,11 +60,29 @@ class ModelConfig:
     provenance: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self):
+        """Types and sane bounds of every field: a config from a file or the command line is
+        refused with one message naming the field, never corrected or allowed to allocate wildly."""
+        for name, (low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if value is None and name in ("native_width", "native_height"):
+                continue
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise CheckpointError(f"config {name} must be an integer, not {value!r}")
+            if not low <= value <= high:
+                raise CheckpointError(f"config {name}={value} is out of range ({low}..{high})")
+        for name in ("no_instance", "instance_feat"):
+            if not isinstance(getattr(self, name), bool):
+                raise CheckpointError(f"config {name} must be true or false, not {getattr(self, name)!r}")
         if self.netG not in ("global", "local"):
             raise CheckpointError(f"netG must be 'global' or 'local', not {self.netG!r}")
-        for name in ("label_nc", "output_nc", "ngf", "n_blocks_local", "nef", "feat_num"):
-            if int(getattr(self, name)) <= 0:
-                raise CheckpointError(f"{name} must be positive")
+        if not isinstance(self.labels, str):
+            raise CheckpointError(f"config labels must be a string, not {self.labels!r}")
+        if not isinstance(self.provenance, dict):
+            raise CheckpointError("config provenance must be a JSON object")
+        depth = self.n_downsample_global + (self.n_local_enhancers if self.netG == "local" else 0)
+        for net, width in (("G", self.ngf * 2**depth), ("E", self.nef * 2**self.n_downsample_E)):
+            if width > MAX_CHANNELS:
+                raise CheckpointError(f"config asks for {width} channels in {net} (at most {MAX_CHANNELS})")
 
     @property
     def use_features(self) -> bool:
@@ -93,6 +132,8 @@ class ModelConfig:
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         data = dict(data)
         version = data.pop("schema_version", SCHEMA_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise CheckpointError(f"config schema_version must be a positive integer, not {version!r}")
         if version > SCHEMA_VERSION:
             raise CheckpointError(f"config schema {version} is newer than this program understands ({SCHEMA_VERSION})")
         known = {f.name for f in dataclasses.fields(cls)}

@@ -1,7 +1,7 @@
 """The fp32 reference inference path: maps in, uint8 photo out, as NVIDIA computes it (rounded to 8 bits).
 
-:func:`synthesize` is what ``p2phd synthesize`` calls for every input; a faster engine can take its
-place without touching the CLI.
+``p2phd synthesize`` and the editor render with the fast engine (:mod:`p2phd.models.engine`);
+:func:`synthesize` is the reference they are tested against (NVIDIA parity, the benchmark's PSNR).
 """
 
 from __future__ import annotations
@@ -12,29 +12,18 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 from p2phd.models.checkpoint.bundle import Bundle
+from p2phd.models.engine.precision import torch_dtype
 from p2phd.models.errors import InputMapError
 from p2phd.models.inputs.network_input import Style, encode_input, feature_map, validate_maps
 from p2phd.models.mapfiles.resize import resize_nearest
 from p2phd.models.mapfiles.sizing import render_size
 from p2phd.models.mapfiles.to_image import to_uint8_image
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but no CUDA GPU is available")
-    return torch.device(name)
-
 
 def _autocast(device: torch.device, precision: str):
     if precision in ("fp32", "auto"):
         return contextlib.nullcontext()
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r} (choose from auto, {', '.join(PRECISIONS)})")
-    return torch.autocast(device_type=device.type, dtype=PRECISIONS[precision])
+    return torch.autocast(device_type=device.type, dtype=torch_dtype(precision))
 
 
 def synthesize(

@@ -11,25 +11,15 @@ import numpy as np
 import pytest
 import torch
 from nvidia_ref import save_nvidia_checkpoint
-from p2phd.models.checkpoint.bundle import load_bundle
+from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.checkpoint.nvidia import load_nvidia_dir
 from p2phd.models.cli.main import main
-from p2phd.models.config import ModelConfig
 from p2phd.models.errors import CheckpointError
 from p2phd.models.synthesis import synthesize
+from tiny import tiny_config
 
-TINY = ModelConfig(netG="global", ngf=4, n_downsample_global=2, n_blocks_global=1)
-TINY_FEATURES = ModelConfig(
-    netG="local",
-    ngf=4,
-    n_downsample_global=2,
-    n_blocks_global=1,
-    n_blocks_local=1,
-    instance_feat=True,
-    feat_num=3,
-    nef=4,
-    n_downsample_E=2,
-)
+TINY = tiny_config()
+TINY_FEATURES = tiny_config("local", features=True)
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ import pytest
 import torch
 from nvidia_ref import save_nvidia_checkpoint
 from p2phd.models.cli.main import main
-from p2phd.models.config import ModelConfig
 from p2phd.models.labels import colorize
 from PIL import Image
+from tiny import tiny_config
 
-TINY = ModelConfig(netG="global", ngf=4, n_downsample_global=2, n_blocks_global=1)
-TINY_FEATURES = TINY.replace(instance_feat=True, feat_num=3, nef=4, n_downsample_E=2)
+TINY = tiny_config()
+TINY_FEATURES = tiny_config(features=True)
 
 
 def write_label(path, h=32, w=64, value=7):

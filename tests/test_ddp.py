@@ -1,31 +1,27 @@
-"""Two gloo processes on CPU take the same step as one process with the same global batch."""
+"""Two gloo processes on CPU take the same step as one process with the same global batch.
 
+Deterministic under load: a free TCP port on the loopback (no shared rendezvous file), a timeout on
+every collective and on the whole run, a barrier and an explicit process-group teardown before each
+rank exits (a rank leaving while gloo's threads still run aborts with "terminate called without an
+active exception")."""
+
+import datetime
+import socket
+import sys
+
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from p2phd.models.data import PairedMapsDataset, Preprocess
 from p2phd.models.data.synthetic import write_synthetic_dataset
 from p2phd.models.train.ddp import Distributed
-from p2phd.models.train.options import default_namespace
 from p2phd.models.train.trainer import Trainer
+from tiny import tiny_train_options
 
 
 def options(dataroot, run_root):
-    return default_namespace(
-        name="ddp",
-        checkpoints_dir=str(run_root),
-        dataroot=str(dataroot),
-        ngf=4,
-        n_downsample_global=2,
-        n_blocks_global=1,
-        instance_feat=True,
-        nef=4,
-        n_downsample_E=2,
-        ndf=4,
-        n_layers_D=2,
-        no_vgg_loss=True,
-        seed=7,
-    )
+    return tiny_train_options(dataroot, run_root, name="ddp", seed=7)
 
 
 def global_batch(dataroot):
@@ -34,9 +30,28 @@ def global_batch(dataroot):
     return {k: torch.stack([it[k] for it in items]) for k in ("label", "inst", "image")}
 
 
-def worker(rank, dataroot, run_root, init_file, out_file):
+TIMEOUT_S = 240
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def worker(rank, dataroot, run_root, port, out_file):
+    import os
+
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    if sys.platform.startswith("linux"):
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # never a slow or unreachable external interface
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=2,
+        timeout=datetime.timedelta(seconds=TIMEOUT_S),
+    )
     try:
         trainer = Trainer(options(dataroot, run_root), Distributed(rank, 2, torch.device("cpu")))
         batch = {k: v[rank : rank + 1] for k, v in global_batch(dataroot).items()}
@@ -46,14 +61,30 @@ def worker(rank, dataroot, run_root, init_file, out_file):
                 {"G": trainer.synth.G.state_dict(), "E": trainer.synth.E.state_dict(), "D": trainer.D.state_dict()},
                 out_file,
             )
+        dist.barrier()  # both ranks are done with every collective before either tears down
     finally:
         dist.destroy_process_group()
+
+
+def run_two_ranks(*args) -> None:
+    context = mp.start_processes(worker, args=args, nprocs=2, join=False, start_method="spawn")
+    deadline = TIMEOUT_S + 60
+    try:
+        for _ in range(deadline):
+            if context.join(timeout=1):
+                return
+        pytest.fail(f"the two gloo ranks did not finish within {deadline} s")
+    finally:
+        for process in context.processes:
+            if process.is_alive():
+                process.kill()
+                process.join()
 
 
 def test_two_gloo_ranks_match_one_process(tmp_path):
     dataroot = write_synthetic_dataset(tmp_path / "data", n=2, width=32, height=16)
     out_file = tmp_path / "ddp.pt"
-    mp.spawn(worker, args=(dataroot, tmp_path / "runs", tmp_path / "init", out_file), nprocs=2, join=True)
+    run_two_ranks(dataroot, tmp_path / "runs", free_port(), out_file)
     single = Trainer(options(dataroot, tmp_path / "runs"))
     single.step(global_batch(dataroot))
     distributed = torch.load(out_file, weights_only=True)

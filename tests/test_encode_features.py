@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from p2phd.models.checkpoint.bundle import load_bundle
+from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.cli.main import main
 from p2phd.models.data.synthetic import write_synthetic_dataset
 from p2phd.models.features.clustering import cluster_features, instance_features
@@ -55,7 +55,7 @@ def test_classes_with_only_small_instances_still_get_styles():
 
 
 def test_tiny_run_then_encode_then_synthesize(tmp_path):
-    """The issue's "done means": NVIDIA-style flags, encode, and a bundle that renders."""
+    """End to end with NVIDIA-style flags: a tiny run, encode, and a bundle that renders."""
     data = write_synthetic_dataset(tmp_path / "data", n=3, width=64, height=32)
     flags = [
         "train",

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import tiny
 import torch
 from p2phd.models.checkpoint.bundle import Bundle
 from p2phd.models.config import ModelConfig
@@ -11,26 +12,15 @@ from p2phd.models.engine.norm import norm_mode
 from p2phd.models.engine.precision import Precision
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.errors import CheckpointError, InputMapError
-from p2phd.models.synthesis import synthesize, tensor2im
+from p2phd.models.mapfiles.to_image import to_uint8_image as tensor2im
+from p2phd.models.synthesis import synthesize
 
 CAR = 26
 FP32 = Precision("cpu", torch.float32, channels_last=False)
 
 
 def tiny_config(**changes) -> ModelConfig:
-    base = dict(
-        label_nc=30,
-        netG="local",
-        ngf=4,
-        n_downsample_global=2,
-        n_blocks_global=1,
-        n_local_enhancers=1,
-        n_blocks_local=1,
-        instance_feat=True,
-        nef=4,
-        n_downsample_E=2,
-    )
-    return ModelConfig(**{**base, **changes})
+    return tiny.tiny_config(**{"netG": "local", "features": True, "label_nc": 30, **changes})
 
 
 def tiny_bundle(cfg: ModelConfig, seed: int = 0) -> Bundle:

@@ -3,6 +3,7 @@
 import json
 import math
 
+import pytest
 from p2phd.models.cli.main import main
 from p2phd.models.engine.benchmark import run_benchmark, synthetic_scene
 from test_engine import tiny_bundle, tiny_config
@@ -15,7 +16,7 @@ def test_benchmark_report_has_every_figure():
         (128, 64),
         repeat=1,
         reference_repeat=1,
-        precision="fp32",
+        precision="bf16",  # differs from the fp32 reference: the PSNR must be finite
         backend="eager",
         log=lambda line: None,
     )
@@ -34,7 +35,12 @@ def test_benchmark_report_has_every_figure():
     assert report["style_previews_k"] == 4 and report["backend"] == "eager"
     assert report["fp32_device"] == report["device"] == "cpu"  # the reference runs where the engine runs
     assert report["peak_gpu_mem_gib"] is None and report["peak_gpu_mem_engine_gib"] is None  # CUDA only
-    assert math.isinf(report["psnr_db"]) or report["psnr_db"] > 40  # fp32 engine vs fp32 reference
+    # bf16 engine vs the eager fp32 reference: close, but a different computation (inf would mean
+    # the "reference" was the engine itself)
+    assert math.isfinite(report["psnr_db"]) and 25 < report["psnr_db"] < 100
+    for key in ("engine_full_s", "fp32_full_s", "style_previews_s"):
+        assert report[key]["median"] > 0, key
+    assert report["speedup"] == pytest.approx(report["fp32_full_s"]["median"] / report["engine_full_s"]["median"])
     json.dumps(report)
 
 

@@ -76,7 +76,7 @@ def test_grid_crops_at_the_border_stay_exact():
     assert (x1 - x0) < 64  # a small dab, computed from a 64-px-wide crop moved back inside the frame
     with torch.inference_mode():
         exact = engine.enhance_crops(engine.encode(EngineRequest(label2, inst2)), (0, 0, 192, 64))
-    expected = previews_mod.tensor2im(exact[0])[y0:y1, x0:x1]
+    expected = previews_mod.to_uint8_image(exact[0])[y0:y1, x0:x1]
     assert np.abs(preview.image[y0:y1, x0:x1].astype(int) - expected).max() <= 1
 
 
@@ -224,8 +224,8 @@ def test_meta_device_smoke_full_frame_preview_and_style_previews(monkeypatch):
         assert tensor.device.type == "meta"
         return np.zeros((tensor.shape[-2], tensor.shape[-1], 3), np.uint8)
 
-    monkeypatch.setattr(engine_mod, "tensor2im", to_image)
-    monkeypatch.setattr(previews_mod, "tensor2im", to_image)
+    monkeypatch.setattr(engine_mod, "to_uint8_image", to_image)
+    monkeypatch.setattr(previews_mod, "to_uint8_image", to_image)
     cfg = tiny_config()
     engine = Engine(tiny_bundle(cfg), Precision("meta", torch.float16, channels_last=True), backend="auto")
     assert {p.device.type for p in engine.G.parameters()} == {"meta"}

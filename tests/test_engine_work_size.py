@@ -3,17 +3,15 @@
 import numpy as np
 import pytest
 from p2phd.models.checkpoint.bundle import Bundle
-from p2phd.models.config import ModelConfig
 from p2phd.models.engine.engine import Engine
 from p2phd.models.engine.precision import select_precision
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.engine.work_size import fit_request
 from p2phd.models.mapfiles.resize import resize_nearest
 from p2phd.models.mapfiles.sizing import work_size
+from tiny import tiny_config
 
-CFG = ModelConfig(
-    netG="local", ngf=4, n_downsample_global=1, n_blocks_global=1, n_blocks_local=1, native_width=64, native_height=32
-)
+CFG = tiny_config("local", n_downsample_global=1, native_width=64, native_height=32)
 
 
 def _maps(h, w, seed=0):

@@ -9,7 +9,8 @@ import stat
 import numpy as np
 import pytest
 from p2phd.editor.document import Document
-from p2phd.models.checkpoint.bundle import load_bundle, load_clusters, save_bundle
+from p2phd.models.checkpoint.bundle import load_clusters, save_bundle
+from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.cli.main import main
 from p2phd.models.config import ModelConfig
 from p2phd.models.data.synthetic import write_synthetic_dataset

@@ -11,13 +11,11 @@ import pytest
 import torch
 from nvidia_ref import nvidia_input, nvidia_ui_features, save_nvidia_checkpoint, tensor2im
 from p2phd.models.cli.main import main
-from p2phd.models.config import ModelConfig
 from PIL import Image
+from tiny import tiny_config
 
-TINY_LOCAL = ModelConfig(
-    netG="local", ngf=4, n_downsample_global=2, n_blocks_global=2, n_local_enhancers=1, n_blocks_local=1
-)
-TINY_FEATURES = TINY_LOCAL.replace(instance_feat=True, feat_num=3, nef=4, n_downsample_E=2)
+TINY_LOCAL = tiny_config("local", n_blocks_global=2)
+TINY_FEATURES = tiny_config("local", features=True, n_blocks_global=2)
 
 
 def synthetic_maps(h: int, w: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -14,11 +14,11 @@ from p2phd.editor.qt import object_panel  # noqa: E402
 from p2phd.editor.qt.object_panel import ObjectPanel  # noqa: E402
 from p2phd.editor.qt.workers import EngineJobs  # noqa: E402
 from p2phd.models.checkpoint.bundle import save_bundle  # noqa: E402
-from p2phd.models.config import ModelConfig  # noqa: E402
 from p2phd.models.engine.engine import Engine  # noqa: E402
 from p2phd.models.mapfiles.writing import write_maps  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
+from tiny import tiny_config  # noqa: E402
 
 ROAD, BUILDING, SKY, CAR, TRUCK = 7, 11, 23, 26, 27
 CAR_A, CAR_B = CAR * 1000, CAR * 1000 + 1
@@ -27,10 +27,7 @@ CENTRES = np.array([[-1, -1, -1], [1, 1, 1], [1, -1, 0.5], [-0.5, 1, -1]], np.fl
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory):
-    cfg = ModelConfig(
-        netG="local", ngf=4, n_downsample_global=2, n_blocks_global=1, n_local_enhancers=1, n_blocks_local=1,
-        instance_feat=True, nef=4, n_downsample_E=2,
-    )  # fmt: skip
+    cfg = tiny_config("local", features=True)
     torch.manual_seed(0)
     path = save_bundle(tmp_path_factory.mktemp("bundle") / "tiny", cfg, cfg.build_G(), cfg.build_E(), {CAR: CENTRES})
     return Engine.load(path, device="cpu", precision="fp32", backend="eager")

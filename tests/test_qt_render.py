@@ -2,6 +2,7 @@
 after it, results come back on the UI thread, model loading never blocks and failures are reported."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -20,17 +21,20 @@ class FakeEngine:
 
     def __init__(self, block=False):
         self.requests = []
+        self.run_ms = []  # each run's own duration: a lower bound of the latency the controller reports
         self.threads = set()
         self.gate = threading.Event()
         if not block:
             self.gate.set()
 
     def run(self, request, should_cancel=lambda: False):
+        started = time.perf_counter()
         self.threads.add(threading.get_ident())
         self.requests.append(request)
         assert self.gate.wait(30)
         image = np.zeros((*request.label.shape, 3), np.uint8)
         image[..., 0] = request.label
+        self.run_ms.append((time.perf_counter() - started) * 1000.0)
         return EngineResult(image, request.revision, {"fake": 0.0}, preview=request.preview)
 
 
@@ -58,7 +62,7 @@ def test_full_frame_arrives_on_ui_thread(qtbot, controller):
     assert threading.get_ident() not in engine.threads  # the engine ran on the worker
     assert frame.revision == doc.revision and not frame.preview
     assert (frame.image.width(), frame.image.height()) == (64, 32)
-    assert frame.latency_ms >= 0
+    assert frame.latency_ms >= engine.run_ms[-1] > 0  # submit -> result includes the run itself
     assert controller.state == "ready"
 
 
@@ -172,17 +176,9 @@ def test_engine_error_shows_in_state(qtbot, controller):
 
 def test_real_engine_renders_a_large_document_at_the_models_native_size(qtbot, tmp_path):
     from p2phd.models.checkpoint.bundle import save_bundle
-    from p2phd.models.config import ModelConfig
+    from tiny import tiny_config
 
-    cfg = ModelConfig(
-        netG="local",
-        ngf=4,
-        n_downsample_global=1,
-        n_blocks_global=1,
-        n_blocks_local=1,
-        native_width=64,
-        native_height=32,
-    )
+    cfg = tiny_config("local", n_downsample_global=1, native_width=64, native_height=32)
     save_bundle(tmp_path / "bundle", cfg, cfg.build_G())
     controller = RenderController()
     controller.set_document(Document(256, 128))

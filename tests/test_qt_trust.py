@@ -209,7 +209,7 @@ def test_brush_size_in_toolbar_and_default_proportional(qtbot, tmp_path, window)
 def test_default_brush_visibly_changes_the_demo_photo():
     """One stroke at the default size across a road changes the demo model's photo, not just a few pixels."""
     pytest.importorskip("torch")
-    from p2phd.models.checkpoint.bundle import find_checkpoint
+    from p2phd.models.checkpoint.locate import find_checkpoint
     from p2phd.models.engine.engine import Engine
     from p2phd.models.engine.request import EngineRequest
 
@@ -332,7 +332,7 @@ def test_demo_card_from_config_and_readme():
 
 
 def test_demo_notice_is_shown_once_until_dismissed(qtbot, tmp_path):
-    from p2phd.models.checkpoint.bundle import find_checkpoint
+    from p2phd.models.checkpoint.locate import find_checkpoint
 
     demo = find_checkpoint(None)
     window = make_window(qtbot, tmp_path)

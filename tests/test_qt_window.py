@@ -11,10 +11,10 @@ from p2phd.editor.autosave import Autosaver  # noqa: E402
 from p2phd.editor.document import Document  # noqa: E402
 from p2phd.editor.template import new_from_template  # noqa: E402
 from p2phd.models.checkpoint.bundle import save_bundle  # noqa: E402
-from p2phd.models.config import ModelConfig  # noqa: E402
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
+from tiny import tiny_config  # noqa: E402
 
 CAR, ROAD, SKY = 26, 7, 23
 W, H = 256, 128
@@ -58,10 +58,7 @@ class FakePrompts:
 def bundle_dir(tmp_path_factory) -> Path:
     import torch
 
-    cfg = ModelConfig(
-        netG="local", ngf=4, n_downsample_global=2, n_blocks_global=1, n_local_enhancers=1, n_blocks_local=1,
-        instance_feat=True, nef=4, n_downsample_E=2, provenance={"name": "tiny"}, native_width=128, native_height=64,
-    )  # fmt: skip
+    cfg = tiny_config("local", features=True, provenance={"name": "tiny"}, native_width=128, native_height=64)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     clusters = {c: rng.normal(size=(3, cfg.feat_num)).astype(np.float32) for c in (ROAD, 11, CAR)}
@@ -300,15 +297,20 @@ def test_cli_registers_edit_without_importing_qt():
     import subprocess
     import sys
 
-    code = (
+    from p2phd.editor.qt.cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["edit", "x.png", "y.png", "--checkpoint", "c"])
+    assert (args.file, args.instance, args.checkpoint) == ("x.png", "y.png", "c")
+    probe = (
         "import sys, argparse; from p2phd.editor.qt.cli import register;"
-        "p = argparse.ArgumentParser(); register(p.add_subparsers());"
-        "a = p.parse_args(['edit', 'x.png', 'y.png', '--checkpoint', 'c']);"
-        "assert a.file == 'x.png' and a.instance == 'y.png' and a.checkpoint == 'c';"
-        "assert not any(m.startswith('PySide6') for m in sys.modules), 'Qt imported'"
+        "register(argparse.ArgumentParser().add_subparsers());"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'PySide6', 'shiboken6', 'torch'}))"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
-    del argparse
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"  # registering the command loads neither Qt nor torch
 
 
 def test_cli_bad_file_is_a_one_line_error(tmp_path, capsys):

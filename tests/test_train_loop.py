@@ -4,13 +4,13 @@ import json
 
 import pytest
 import torch
-from p2phd.models.checkpoint.bundle import load_bundle
+from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.data.synthetic import write_synthetic_dataset
 from p2phd.models.train.checkpoints import resolve_checkpoint
 from p2phd.models.train.loop import build_loader, fit
-from p2phd.models.train.options import default_namespace
 from p2phd.models.train.schedule import global_frozen, lr_for_epoch
 from p2phd.models.train.trainer import Trainer
+from tiny import tiny_train_options
 
 
 @pytest.fixture(scope="module")
@@ -20,21 +20,8 @@ def dataroot(tmp_path_factory):
 
 def tiny(dataroot, run_root, **changes):
     opts = dict(
-        name="tiny",
-        checkpoints_dir=str(run_root),
-        dataroot=str(dataroot),
         netG="global",
-        ngf=4,
-        n_downsample_global=2,
-        n_blocks_global=1,
-        n_blocks_local=1,
-        instance_feat=True,
-        nef=4,
-        n_downsample_E=2,
-        ndf=4,
         num_D=2,
-        n_layers_D=2,
-        no_vgg_loss=True,
         loadSize=32,
         fineSize=32,
         niter=1,
@@ -45,7 +32,7 @@ def tiny(dataroot, run_root, **changes):
         save_latest_freq=1000,
     )
     opts.update(changes)
-    return default_namespace(**opts)
+    return tiny_train_options(dataroot, run_root, **opts)
 
 
 def first_batch(trainer):
@@ -155,3 +142,22 @@ def test_resume_across_the_stage2_unfreeze(dataroot, tmp_path):
     assert not resumed.frozen and len(resumed.optimizer_G.param_groups[0]["params"]) == len(
         list(resumed.synth.parameters())
     )
+
+
+@pytest.mark.parametrize("first, second", [(False, True), (True, False), (True, True)], ids=str)
+def test_resume_across_an_fp16_toggle(dataroot, tmp_path, monkeypatch, first, second):
+    """GradScaler state is loaded only when the checkpoint has one. On this CPU a real,
+    enabled CPU GradScaler stands in for CUDA's, so the empty state of a run without --fp16 is met."""
+    from p2phd.models.train import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "grad_scaler", lambda device, fp16: torch.amp.GradScaler("cpu", enabled=fp16))
+    common = dict(save_epoch_freq=1, max_dataset_size=2)
+    before = Trainer(tiny(dataroot, tmp_path, niter=1, fp16=first, **common))
+    fit(before, progress=False)
+    saved = torch.load(resolve_checkpoint(tmp_path / "tiny"), weights_only=True)
+    assert bool(saved["scaler_G"]) == first  # a disabled scaler saves {}
+    resumed = Trainer(tiny(dataroot, tmp_path, niter=2, fp16=second, continue_train=True, **common))
+    if first and second:
+        assert resumed.scaler_G.get_scale() == saved["scaler_G"]["scale"]
+    fit(resumed, progress=False)
+    assert resumed.total_steps == 4 and resumed.scaler_G.is_enabled() == second

@@ -1,10 +1,11 @@
 import argparse
+import os
 
 import pytest
 import torch
-from p2phd.models.config import ModelConfig
 from p2phd.models.train.checkpoints import pretrained_states
 from p2phd.models.train.options import add_train_arguments, apply_nvidia_compat, model_config
+from tiny import tiny_config
 
 NVIDIA_OPTIONS = """--name --checkpoints_dir --dataroot --label_nc --no_instance --instance_feat --feat_num --nef
 --n_downsample_E --netG --ngf --n_downsample_global --n_blocks_global --n_local_enhancers --n_blocks_local
@@ -57,9 +58,35 @@ def test_several_gpu_ids_point_to_torchrun_and_unsupported_feature_modes_are_ref
 
 
 def test_load_pretrain_reads_an_nvidia_checkpoint_directory(tmp_path):
-    cfg = ModelConfig(netG="global", ngf=4, n_downsample_global=1, n_blocks_global=1)
+    cfg = tiny_config(n_downsample_global=1)
     G = cfg.build_G()
     torch.save({f"module.{k}": v for k, v in G.state_dict().items()}, tmp_path / "latest_net_G.pth")
     states = pretrained_states(tmp_path)
     assert set(states) == {"G"}
     assert all(torch.equal(states["G"][k], v) for k, v in G.state_dict().items())
+
+
+def test_gpu_ids_selects_that_gpu_when_cuda_visible_devices_is_unset(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    opt = _parse("--gpu_ids 2")
+    apply_nvidia_compat(opt)
+    assert opt.device == "cuda" and os.environ["CUDA_VISIBLE_DEVICES"] == "2"
+
+
+def test_gpu_ids_indexes_an_existing_cuda_visible_devices_instead_of_being_ignored(monkeypatch, capsys):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
+    opt = _parse("--gpu_ids 1")
+    apply_nvidia_compat(opt)
+    apply_nvidia_compat(opt)  # validate() applies it again: the choice must stay
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "5"
+    assert "training on GPU 5" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="makes 1 GPU"):
+        apply_nvidia_compat(_parse("--gpu_ids 1"))  # only "5" is visible now
+
+
+def test_train_device_choices_come_from_the_vocabulary():
+    from p2phd.models.vocabulary import TRAIN_DEVICES
+
+    with pytest.raises(SystemExit):
+        _parse("--device mps")
+    assert _parse("--device cuda").device in TRAIN_DEVICES

@@ -25,11 +25,12 @@ import numpy as np
 from PIL import Image
 
 from p2phd.editor.template import new_from_template
-from p2phd.models.checkpoint.bundle import load_bundle
+from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.features.library import ObjectLibrary
 from p2phd.models.inputs.default_styles import default_cluster
 from p2phd.models.labels import BY_ID, BY_NAME
-from p2phd.models.maps_io import read_instance, read_label, resize_nearest
+from p2phd.models.mapfiles.reading import read_instance, read_label
+from p2phd.models.mapfiles.resize import resize_nearest
 from p2phd.models.synthesis import synthesize
 
 CAR, PERSON = BY_NAME["car"].id, BY_NAME["person"].id

@@ -8,7 +8,7 @@ from functools import partial
 from p2phd.editor.qt.canvas import MODES
 from p2phd.editor.qt.toolbar_widgets import BrushSizeBox, CurrentClassWidget
 from p2phd.editor.qt.tools import SHORTCUTS, TOOLS
-from p2phd.models.engine.precision import DEVICES, PRECISIONS
+from p2phd.models.vocabulary import DEVICES, PRECISIONS
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QLabel, QMenu, QSlider, QToolBar

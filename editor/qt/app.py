@@ -8,7 +8,7 @@ from pathlib import Path
 from p2phd.editor.document import Document
 from p2phd.editor.qt.files import read_document
 from p2phd.editor.qt.main_window import APP_TITLE, MainWindow
-from p2phd.models.checkpoint.bundle import find_checkpoint
+from p2phd.models.checkpoint.locate import find_checkpoint
 from p2phd.models.errors import CheckpointError
 from PySide6.QtWidgets import QApplication
 

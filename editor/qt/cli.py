@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from p2phd.models.vocabulary import DEVICES, PRECISIONS
 
 
 def register(subparsers) -> argparse.ArgumentParser:

@@ -86,13 +86,18 @@ def infer_config(
     """ModelConfig from NVIDIA's tensor names and shapes (``label_nc`` cannot be inferred)."""
     if "model.1.weight" not in G_state:
         raise CheckpointError("not a pix2pixHD generator: no 'model.1.weight' tensor")
+    first = G_state["model.1.weight"]
+    if first.ndim != 4:
+        raise CheckpointError(f"not a pix2pixHD generator: 'model.1.weight' has shape {tuple(first.shape)}, not 4-D")
     fields: dict = {"label_nc": label_nc}
     n_local = len({k.split(".")[0] for k in G_state if re.match(r"^model\d+_1\.", k)})
     global_convs, fields["n_blocks_global"] = _sequential(G_state, "model.")
+    if not global_convs:
+        raise CheckpointError("not a pix2pixHD generator: no convolutions in 'model'")
     if n_local:
         local_convs, fields["n_blocks_local"] = _sequential(G_state, "model1_2.")
         last_down = G_state.get(f"model{n_local}_1.1.weight")
-        if last_down is None:
+        if last_down is None or last_down.ndim != 4:
             raise CheckpointError(f"local enhancer {n_local} has no first convolution")
         fields.update(
             netG="local",
@@ -107,7 +112,10 @@ def infer_config(
             n_downsample_global=_n_down(len(global_convs), 1, "the generator"),
         )
     input_nc = int(G_state["model.1.weight"].shape[1])
-    output_conv = global_convs[-1] if not n_local else _sequential(G_state, f"model{n_local}_2.")[0][-1]
+    local_out = _sequential(G_state, f"model{n_local}_2.")[0] if n_local else global_convs
+    if not local_out:
+        raise CheckpointError(f"local enhancer {n_local} has no output convolution")
+    output_conv = local_out[-1]
     fields["output_nc"] = int(output_conv.shape[0])
 
     extra = input_nc - label_nc

@@ -6,10 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from p2phd.models.cli.synthesize import parse_size
 from p2phd.models.config import ARCHS
-from p2phd.models.engine.engine import BACKENDS
-from p2phd.models.engine.precision import DEVICES, PRECISIONS
+from p2phd.models.vocabulary import BACKENDS, DEVICES, PRECISIONS, parse_size
 
 
 def register(subparsers) -> None:

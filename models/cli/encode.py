@@ -4,8 +4,8 @@ written into the bundle of a training run (or into a bundle directly)."""
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
+
+from p2phd.models.vocabulary import MAX_SIDE, bounded_int
 
 
 def register(subparsers) -> None:
@@ -17,42 +17,38 @@ def register(subparsers) -> None:
     parser.add_argument("--checkpoint", required=True, help="a training run directory (uses RUN/bundle) or a bundle")
     parser.add_argument("--dataroot", required=True, help="the training data (pix2pixHD or Cityscapes layout)")
     parser.add_argument("--phase", default="train")
-    parser.add_argument("--n_clusters", type=int, default=10)
-    parser.add_argument("--per_class", type=int, default=40, help="object library masks kept per thing class")
+    parser.add_argument("--n_clusters", type=bounded_int(1, 1000), default=10)
+    parser.add_argument(
+        "--per_class", type=bounded_int(0, 100_000), default=40, help="object library masks kept per thing class"
+    )
     parser.add_argument(
         "--loadSize",
-        type=int,
+        type=bounded_int(1, MAX_SIDE),
         default=None,
         help="width the maps are scaled to (default: the run's --loadSize, else the bundle's native width)",
     )
-    parser.add_argument("--max_dataset_size", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--max_dataset_size", type=bounded_int(1), default=None)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps"))
     parser.set_defaults(func=run)
 
 
-def resolve_bundle(checkpoint: Path) -> tuple[Path, dict]:
-    """(bundle directory, the run's training options or {})."""
-    if (checkpoint / "bundle" / "config.json").is_file():
-        options_file = checkpoint / "options.json"
-        options = json.loads(options_file.read_text()) if options_file.is_file() else {}
-        return checkpoint / "bundle", options
-    return checkpoint, {}
-
-
 def run(args: argparse.Namespace) -> int:
-    from p2phd.models.checkpoint.bundle import clusters_npz, find_checkpoint, load_bundle
+    from p2phd.models.checkpoint.bundle import clusters_npz, load_bundle_dir
+    from p2phd.models.checkpoint.locate import find_checkpoint, locate
     from p2phd.models.data import PairedMapsDataset, Preprocess
     from p2phd.models.errors import CheckpointError
     from p2phd.models.features.clustering import cluster_features, encode_dataset
     from p2phd.models.features.library import ObjectLibrary
     from p2phd.models.mapfiles.atomic import atomic_write_many
 
-    bundle_dir, options = resolve_bundle(find_checkpoint(args.checkpoint))
-    bundle = load_bundle(bundle_dir, args.device)
-    if bundle.source != "bundle":
-        raise CheckpointError(f"{bundle_dir} is an NVIDIA checkpoint; convert it to a bundle first (p2phd convert)")
+    where = locate(find_checkpoint(args.checkpoint))
+    if where.kind != "bundle":
+        raise CheckpointError(f"{where.path} is an NVIDIA checkpoint; convert it to a bundle first (p2phd convert)")
+    bundle_dir, options = where.path, where.options
+    bundle = load_bundle_dir(bundle_dir)
     if bundle.E is None:
         raise CheckpointError(f"{bundle_dir} has no encoder E (the model was trained without --instance_feat)")
+    bundle.E.to(args.device)
     cfg = bundle.config
     load_size = args.loadSize or options.get("loadSize") or cfg.native_width or 1024
     mode = options.get("resize_or_crop", "scale_width")

@@ -26,10 +26,15 @@ def _plugin_commands():
         return []
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit code 2, like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="p2phd", description="pix2pixHD Studio: synthesize, train and edit Cityscapes scenes."
-    )
+    parser = OneLineParser(prog="p2phd", description="pix2pixHD Studio: synthesize, train and edit Cityscapes scenes.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in BUILTIN:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from p2phd.models.errors import InputMapError
 from p2phd.models.mapfiles.atomic import resolve_target
-from p2phd.models.synthesis import PRECISIONS
+from p2phd.models.vocabulary import DEVICES, PRECISIONS, parse_size
+
+__all__ = ["parse_size", "parse_style", "register", "run"]
 
 
 def parse_style(text: str) -> tuple[int, int]:
@@ -17,14 +19,6 @@ def parse_style(text: str) -> tuple[int, int]:
         return int(object_id), int(cluster)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--style wants ID=K (two integers), not {text!r}") from None
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = text.lower().split("x")
-        return int(w), int(h)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--size wants WxH, e.g. 1024x512, not {text!r}") from None
 
 
 def register(subparsers) -> None:
@@ -36,18 +30,19 @@ def register(subparsers) -> None:
     p.add_argument(
         "--checkpoint",
         metavar="DIR",
-        help="bundle or NVIDIA checkpoint directory (default: $P2PHD_CHECKPOINT, then checkpoints/demo)",
+        help="bundle, NVIDIA checkpoint or training run (runs/NAME) directory "
+        "(default: $P2PHD_CHECKPOINT, then the demo model)",
     )
     p.add_argument(
         "--label", nargs="+", required=True, metavar="L", help="label maps: 8-bit id PNGs or palette colours"
     )
     p.add_argument("--instance", nargs="+", metavar="I", help="instance maps (16-bit), one per label map")
     p.add_argument("--out", required=True, metavar="PATH", help="output PNG for one input, a directory for several")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="default: auto")
+    p.add_argument("--device", default="auto", choices=DEVICES, help="default: auto")
     p.add_argument(
         "--precision",
         default="auto",
-        choices=["auto", *PRECISIONS],
+        choices=PRECISIONS,
         help="auto (default): fp16 on a GPU, bf16 on a CPU with bf16 instructions, else fp32",
     )
     p.add_argument(
@@ -97,7 +92,7 @@ def _output_paths(labels: list[str], out_path: Path) -> list[Path]:
 
 
 def run(args) -> int:
-    from p2phd.models.checkpoint.bundle import find_checkpoint, load_bundle
+    from p2phd.models.checkpoint.loader import find_checkpoint, load_bundle
     from p2phd.models.mapfiles.reading import read_instance, read_label
     from p2phd.models.mapfiles.writing import write_photo
     from tqdm import tqdm

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from p2phd.models.mapfiles.sizing import round_to_multiple
+from p2phd.models.vocabulary import RESIZE_OR_CROP
 from PIL import Image
-
-RESIZE_OR_CROP = ("resize_and_crop", "scale_width", "scale_width_and_crop", "crop", "none")
 
 
 @dataclass(frozen=True)

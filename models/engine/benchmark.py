@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from p2phd.models.checkpoint.bundle import Bundle, load_bundle
+from p2phd.models.checkpoint.bundle import Bundle
+from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.config import ARCHS
 from p2phd.models.engine.device import applied, backend_flags, peak_gpu_memory_gib, synchronizer
 from p2phd.models.engine.engine import Engine

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from p2phd.models.checkpoint.bundle import Bundle, load_bundle
+from p2phd.models.checkpoint.bundle import Bundle
+from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.engine import incremental
 from p2phd.models.engine.device import applied, backend_flags, crop_grid, synchronizer
 from p2phd.models.engine.norm import norm_mode, norms_in, replace_instance_norms
@@ -25,9 +26,9 @@ from p2phd.models.errors import InputMapError
 from p2phd.models.inputs.network_input import encode_input, feature_map, validate_maps
 from p2phd.models.mapfiles.to_image import to_uint8_image
 from p2phd.models.networks.generator import LocalEnhancer
+from p2phd.models.vocabulary import BACKENDS
 
 CACHE_DIR = Path(os.environ.get("P2PHD_CACHE", Path.home() / ".cache" / "p2phd"))
-BACKENDS = ("auto", "eager", "compile")
 COMPILE_MIN_PIXELS = 1024 * 512
 
 

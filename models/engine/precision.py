@@ -6,9 +6,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from p2phd.models.vocabulary import DEVICES, DTYPE_NAMES, PRECISIONS
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+__all__ = ["DEVICES", "PRECISIONS", "HardwareFacts", "Precision", "select_device", "select_precision"]
+
+
+def torch_dtype(precision: str) -> torch.dtype:
+    """``torch.float32`` for ``"fp32"`` ... (names: :data:`p2phd.models.vocabulary.DTYPE_NAMES`)."""
+    if precision not in DTYPE_NAMES:
+        raise ValueError(f"unknown precision {precision!r} (choose from {', '.join(DTYPE_NAMES)})")
+    return getattr(torch, DTYPE_NAMES[precision])
+
+
+def precision_name(dtype: torch.dtype) -> str:
+    """``"bf16"`` for ``torch.bfloat16`` ... (the inverse of :func:`torch_dtype`)."""
+    names = {attr: name for name, attr in DTYPE_NAMES.items()}
+    return names[str(dtype).removeprefix("torch.")]
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,7 @@ class Precision:
 
     @property
     def name(self) -> str:
-        return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+        return precision_name(self.dtype)
 
 
 def select_device(requested: str = "auto", facts: HardwareFacts | None = None) -> str:
@@ -100,7 +113,7 @@ def select_precision(requested: str = "auto", device: str = "auto", facts: Hardw
             f"bf16 needs an Ampere or newer GPU (this one is sm_{facts.cuda_capability[0]}"
             f"{facts.cuda_capability[1]}); use fp16"
         )
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[requested]
+    dtype = torch_dtype(requested)
     # Measured on the 2-core CPU: channels-last bf16 is ~3x slower than NCHW there (oneDNN reorders
     # around reflection padding and transposed convs); GPUs' tensor cores want channels-last.
     norm_dtype = dtype if device == "mps" else torch.float32

@@ -50,9 +50,6 @@ class ObjectLibrary:
     def labels(self) -> list[int]:
         return sorted({e.label for e in self.entries})
 
-    def by_label(self, label: int) -> list[LibraryEntry]:
-        return [e for e in self.entries if e.label == label]
-
     def save(self, bundle_dir: str | Path) -> None:
         """``library.npz`` and ``library.json`` into ``bundle_dir``, as one atomic set."""
         atomic_write_many({Path(bundle_dir) / name: data for name, data in self.files().items()})

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import torch
@@ -43,6 +44,13 @@ def build_loader(trainer: Trainer) -> tuple[torch.utils.data.DataLoader, EpochSa
     return loader, sampler
 
 
+def write_options(run_dir, opt) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / "options.json.tmp"
+    tmp.write_text(json.dumps(vars(opt), indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, run_dir / "options.json")
+
+
 def crossed(before: int, after: int, every: int) -> bool:
     return before // every != after // every
 
@@ -52,9 +60,7 @@ def fit(trainer: Trainer, progress: bool = True) -> dict[str, float]:
     opt, ctx = trainer.opt, trainer.ctx
     loader, sampler = build_loader(trainer)
     run_dir = trainer.run_dir
-    if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "options.json").write_text(json.dumps(vars(opt), indent=2, sort_keys=True, default=str) + "\n")
+    options_written = False  # written after the first step: a run that cannot train leaves nothing behind
     last: dict[str, float] = {}
     trainer.native_size = loader.dataset.native_size()  # whole frames, also when training on crops
     images_per_step = opt.batchSize * ctx.world_size
@@ -75,6 +81,9 @@ def fit(trainer: Trainer, progress: bool = True) -> dict[str, float]:
         )
         for batch in bar:
             losses, fake = trainer.step(batch)
+            if ctx.is_main and not options_written:
+                write_options(run_dir, opt)
+                options_written = True
             losses = {k: ctx.mean(v) for k, v in losses.items()}
             before = trainer.total_steps
             trainer.total_steps += images_per_step

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import sys
 
 from p2phd.models.config import ModelConfig
-from p2phd.models.data import Preprocess
-from p2phd.models.data.transforms import RESIZE_OR_CROP
+from p2phd.models.vocabulary import MAX_SIDE, RESIZE_OR_CROP, TRAIN_DEVICES
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,7 +24,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a("--phase", default="train")
     a("--seed", type=int, default=0)
     a("--fp16", action="store_true", help="mixed precision: fp16 autocast + GradScaler on CUDA, bf16 autocast on CPU")
-    a("--device", default="auto", help="auto, cpu, cuda (under torchrun each rank uses cuda:LOCAL_RANK)")
+    a("--device", default="auto", choices=TRAIN_DEVICES, help="under torchrun each rank uses cuda:LOCAL_RANK")
     # input
     a("--label_nc", type=int, default=35)
     a("--output_nc", type=int, default=3)
@@ -112,17 +113,51 @@ def apply_nvidia_compat(opt: argparse.Namespace) -> None:
             opt.device = "cpu"
         elif len(ids) == 1:
             opt.device = "cuda"
-            import os
-
-            os.environ.setdefault("CUDA_VISIBLE_DEVICES", str(ids[0]))
+            _select_gpu(ids[0])
         else:
             raise ValueError(
                 f"--gpu_ids {gpu_ids}: several GPUs train with DDP: "
                 f"torchrun --nproc_per_node {len(ids)} $(which p2phd) train ... (batchSize is per process)"
             )
 
+        opt.gpu_ids = None  # applied: a second call (validate) must not select again
+
+
+def _select_gpu(index: int) -> None:
+    """``--gpu_ids N`` as in NVIDIA's train.py: the N-th GPU this process may see. With
+    ``CUDA_VISIBLE_DEVICES`` already set, N indexes that list (it is honoured, not ignored)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(index)
+        return
+    entries = [e.strip() for e in visible.split(",") if e.strip()]
+    if not 0 <= index < len(entries):
+        raise ValueError(
+            f"--gpu_ids {index}: CUDA_VISIBLE_DEVICES={visible!r} makes {len(entries)} GPU(s) visible "
+            f"(ids 0..{len(entries) - 1})"
+        )
+    if entries != [entries[index]]:
+        print(
+            f"--gpu_ids {index} with CUDA_VISIBLE_DEVICES={visible}: training on GPU {entries[index]}",
+            file=sys.stderr,
+        )
+    os.environ["CUDA_VISIBLE_DEVICES"] = entries[index]
+
+
+#: Upper bounds of the allocation-sized training options (the architecture's are ModelConfig's).
+TRAIN_BOUNDS = {
+    "loadSize": MAX_SIDE,
+    "fineSize": MAX_SIDE,
+    "batchSize": 1024,
+    "num_D": 8,
+    "n_layers_D": 8,
+    "ndf": 512,
+    "pool_size": 100_000,
+}
+
 
 def validate(opt: argparse.Namespace) -> None:
+    """Every option checked before anything is written (a run directory, options.json)."""
     apply_nvidia_compat(opt)
     for name in (
         "batchSize",
@@ -147,6 +182,10 @@ def validate(opt: argparse.Namespace) -> None:
         raise ValueError("use either --continue_train or --load_pretrain, not both")
     if opt.instance_feat and opt.no_instance:
         raise ValueError("--instance_feat needs instance maps; drop --no_instance")
+    for name, high in TRAIN_BOUNDS.items():
+        if getattr(opt, name) > high:
+            raise ValueError(f"--{name} {getattr(opt, name)} is too large (at most {high})")
+    model_config(opt)  # the architecture's types and bounds (ModelConfig's), as one-line errors
 
 
 def model_config(opt: argparse.Namespace) -> ModelConfig:
@@ -156,7 +195,9 @@ def model_config(opt: argparse.Namespace) -> ModelConfig:
     return ModelConfig(**fields)
 
 
-def preprocess(opt: argparse.Namespace, config: ModelConfig) -> Preprocess:
+def preprocess(opt: argparse.Namespace, config: ModelConfig):
+    from p2phd.models.data import Preprocess  # imports torch (the datasets): only when training
+
     return Preprocess(
         opt.resize_or_crop,
         opt.loadSize,

@@ -39,6 +39,18 @@ class Synthesizer(nn.Module):
         return self.G(label_input)
 
 
+def grad_scaler(device: torch.device, fp16: bool) -> torch.amp.GradScaler:
+    """fp16 needs loss scaling (CUDA); bf16 autocast on the CPU does not: a disabled scaler there."""
+    return torch.amp.GradScaler(device.type, enabled=fp16 and device.type == "cuda")
+
+
+def load_scaler_state(scaler: torch.amp.GradScaler, state: dict | None) -> None:
+    """A checkpoint saved without ``--fp16`` holds a disabled scaler's empty state; resuming it with
+    ``--fp16`` starts a fresh scale (``load_state_dict({})`` would raise)."""
+    if state and scaler.is_enabled():
+        scaler.load_state_dict(state)
+
+
 def _halves(predictions, n: int):
     """Split D outputs on a [fake; real] batch into the fake and real predictions."""
     fake = [[t[:n] for t in scale] for scale in predictions]
@@ -77,8 +89,8 @@ class Trainer:
         self.epoch, self.epoch_iter, self.total_steps = 1, 0, 0
         cuda = self.device.type == "cuda"
         self.amp_dtype = (torch.float16 if cuda else torch.bfloat16) if opt.fp16 else None
-        self.scaler_G = torch.amp.GradScaler("cuda", enabled=bool(opt.fp16 and cuda))
-        self.scaler_D = torch.amp.GradScaler("cuda", enabled=bool(opt.fp16 and cuda))
+        self.scaler_G = grad_scaler(self.device, bool(opt.fp16))
+        self.scaler_D = grad_scaler(self.device, bool(opt.fp16))
         self.D_ddp = self.ctx.wrap(self.D)
         self.optimizer_D = torch.optim.Adam(self.D.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
         self.pretrain_report: dict[str, tuple[int, list[str]]] = {}
@@ -135,7 +147,8 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     # ----- one iteration -----------------------------------------------------------------------
-    def encode_label(self, label: torch.Tensor, inst: torch.Tensor) -> torch.Tensor:
+    def label_input(self, label: torch.Tensor, inst: torch.Tensor) -> torch.Tensor:
+        """One-hot labels (+ the instance edge map): what G and D see, before E's features."""
         parts = [one_hot(label, self.opt.label_nc)]
         if not self.opt.no_instance:
             parts.append(get_edges(inst))
@@ -146,7 +159,7 @@ class Trainer:
         label = batch["label"].to(self.device)
         inst = batch["inst"].to(self.device)
         real = batch["image"].to(self.device)
-        label_input = self.encode_label(label, inst)
+        label_input = self.label_input(label, inst)
         n = real.shape[0]
         real_pair = torch.cat([label_input, real], dim=1)
 
@@ -202,8 +215,8 @@ class Trainer:
     def _load_optim(self, state: dict) -> None:
         self.optimizer_G.load_state_dict(state["optimizer_G"])
         self.optimizer_D.load_state_dict(state["optimizer_D"])
-        self.scaler_G.load_state_dict(state["scaler_G"])
-        self.scaler_D.load_state_dict(state["scaler_D"])
+        load_scaler_state(self.scaler_G, state.get("scaler_G"))
+        load_scaler_state(self.scaler_D, state.get("scaler_D"))
         self.pool.load_state_dict(state["pool"], self.device)
         torch.set_rng_state(state["torch_rng"].cpu())
 
@@ -223,7 +236,7 @@ class Trainer:
                 "saved": time.strftime("%Y-%m-%d %H:%M:%S"),
             },
         )
-        save_bundle(self.run_dir / "bundle", cfg, self.synth.G, self.synth.E)
+        save_bundle(self.run_dir / "bundle", cfg, self.synth.G, self.synth.E, replace=True)
 
     def lr(self) -> float:
         return lr_for_epoch(self.epoch, self.opt.lr, self.opt.niter, self.opt.niter_decay)

@@ -22,7 +22,8 @@ import torch  # noqa: E402
 from p2phd.editor.qt.files import Prompts  # noqa: E402
 from p2phd.editor.qt.main_window import MainWindow  # noqa: E402
 from p2phd.editor.template import new_from_template  # noqa: E402
-from p2phd.models.checkpoint.bundle import Bundle, load_bundle  # noqa: E402
+from p2phd.models.checkpoint.bundle import Bundle  # noqa: E402
+from p2phd.models.checkpoint.loader import load_bundle  # noqa: E402
 from p2phd.models.config import ARCHS  # noqa: E402
 from p2phd.models.engine.engine import Engine  # noqa: E402
 from p2phd.models.engine.precision import select_precision  # noqa: E402
