@@ -73,7 +73,7 @@ def test_boundaries_are_the_networks_edges_and_follow_edits(qtbot, window):
 def test_boundary_between_two_cars_is_drawn_and_can_be_hidden(qtbot, window):
     doc = window.document
     doc.paint_stroke([(100, 100), (120, 100)], CAR, 6)  # two touching cars of one class
-    right = doc.paint_stroke([(126, 100), (146, 100)], CAR, 6)
+    right = doc.paint_stroke([(128, 100), (148, 100)], CAR, 6)  # starts just outside the first: a new car
     x = next(x for x in range(100, 150) if doc.instance[100, x] == right)  # first pixel of the right car
     assert doc.instance[100, x - 1] // 1000 == CAR and doc.instance[100, x - 1] != right
     car = PALETTE[CAR]
@@ -213,8 +213,7 @@ def test_default_brush_visibly_changes_the_demo_photo():
     from p2phd.models.engine.engine import Engine
     from p2phd.models.engine.request import EngineRequest
 
-    engine = Engine.load(find_checkpoint(None), device="cpu", precision="fp32")
-    engine.render_at_native = True
+    engine = Engine.load(find_checkpoint(None), device="cpu", precision="fp32", render_at_native=True)
     doc = new_from_template(seed=0)
     before = engine.run(EngineRequest(*doc.snapshot()[:3])).image.astype(int)
     r = default_radius(doc.width, doc.height)

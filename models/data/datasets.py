@@ -131,7 +131,7 @@ class PairedMapsDataset(torch.utils.data.Dataset):
 
     def native_size(self) -> tuple[int, int]:
         """The model's native (width, height): the first frame after the resize step (see Preprocess)."""
-        return self.preprocess.native_size(self._read(self.triplets[0].label).size)
+        return self.preprocess.native_size(self._read(self.triplets[0].label, "label").size)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
