@@ -77,6 +77,7 @@ class Actions:
         self._add(menu, "redo", "&Redo", w.redo, ["Ctrl+Shift+Z", "Ctrl+Y"])
         menu.addSeparator()
         self._add(menu, "delete", "&Delete selected object", w.delete_selected, ["Del", "Backspace"])
+        self._add(menu, "merge_small", "&Merge small objects into their surroundings", w.merge_small_objects)
         toggle = self._add(menu, "new_instance", "&New instance per stroke", w.set_new_instance, "N", True)
         toggle.setChecked(True)
 

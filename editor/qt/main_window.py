@@ -218,6 +218,17 @@ class MainWindow(QMainWindow):
             return
         self.tools.select(None)
 
+    def merge_small_objects(self) -> None:
+        """Stray clicks (tiny objects inside another object) become part of it: one undo step."""
+        merged = self.document.merge_small_objects()
+        if merged:
+            self.tools.select(None)
+        self.show_message(
+            f"merged {len(merged)} small object(s) into their surroundings (Ctrl+Z undoes)"
+            if merged
+            else "no small objects inside other objects"
+        )
+
     def set_new_instance(self, on: bool) -> None:
         self.tools.set_new_instance(on)
         self.actions.by_name["new_instance"].setChecked(bool(on))
