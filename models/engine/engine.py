@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from p2phd.models.checkpoint.bundle import Bundle, load_bundle
-from p2phd.models.engine import incremental
+from p2phd.models.engine import incremental, onehot_lut
 from p2phd.models.engine.norm import norm_mode, norms_in, replace_instance_norms
 from p2phd.models.engine.precision import HardwareFacts, Precision, select_precision
 from p2phd.models.engine.request import EngineRequest, EngineResult, Rect
@@ -43,7 +43,7 @@ class Engine:
     (compile for frames of 1024x512 and more, falling back to eager when compiling fails).
     """
 
-    def __init__(self, bundle: Bundle, precision: Precision, backend: str = "auto"):
+    def __init__(self, bundle: Bundle, precision: Precision, backend: str = "auto", lookup: bool | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.bundle = bundle
@@ -53,6 +53,11 @@ class Engine:
         self.memory_format = torch.channels_last if precision.channels_last else torch.contiguous_format
         G = bundle.G
         replace_instance_norms(G)
+        # The one-hot input convs as a per-key lookup (onehot_lut): on by default for reduced precision
+        # on the CPU; fp32 keeps NVIDIA's conv bit for bit.
+        if lookup is None:
+            lookup = precision.device == "cpu" and precision.dtype != torch.float32
+        self.lookups = onehot_lut.install(G) if lookup else []
         self.G = G.to(self.device, precision.dtype).to(memory_format=self.memory_format).eval()
         if bundle.E is not None:
             bundle.E.to(self.device).eval()  # E stays fp32: it runs once per user photo
