@@ -126,8 +126,8 @@ def lookup_conv(
     k: int,
     out_dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """C_out x H x W (summed in fp32, returned as ``out_dtype``): the reflect-padded k x k convolution of the image whose pixel (y, x) holds
-    ``key_vectors[key_map[y, x]]``."""
+    """C_out x H x W (summed in fp32, returned as ``out_dtype``): the reflect-padded k x k
+    convolution of the image whose pixel (y, x) holds ``key_vectors[key_map[y, x]]``."""
     h, w = key_map.shape
     r, taps = k // 2, k * k
     n_keys = key_vectors.shape[0]
