@@ -106,3 +106,12 @@ def test_engine_uses_lookup_for_bf16_only_and_stays_close():
     with_lut = engine("fp32", lookup=True)
     assert len(with_lut.lookups) == 2
     assert np.abs(with_lut.run(request).image.astype(float) - ref).max() <= 1
+
+
+def test_auto_precision_avoids_cpu_bf16_for_narrow_generators():
+    from p2phd.models.engine.engine import cpu_bf16_pays
+
+    bf16, fp32 = select_precision("bf16", "cpu"), select_precision("fp32", "cpu")
+    assert not cpu_bf16_pays(16, bf16)  # the demo model
+    assert cpu_bf16_pays(32, bf16)  # label2city_1024p
+    assert cpu_bf16_pays(16, fp32)

@@ -90,12 +90,11 @@ def run(args) -> int:
     for path in [*args.label, *(args.instance or [])]:
         if not Path(path).is_file():
             raise InputMapError(f"input not found: {path}")
-    from p2phd.models.engine.engine import Engine
-    from p2phd.models.engine.precision import select_precision
+    from p2phd.models.engine.engine import Engine, precision_for
 
-    precision = select_precision(args.precision, args.device)
+    bundle = load_bundle(find_checkpoint(args.checkpoint))
     # The fast engine (models/engine) does the inference; models.synthesis stays the fp32 reference.
-    engine = Engine(load_bundle(find_checkpoint(args.checkpoint)), precision)
+    engine = Engine(bundle, precision_for(bundle, args.precision, args.device))
     outputs = output_paths(args.label, args.out)
     styles = dict(args.style)
     jobs = list(zip(args.label, args.instance or [None] * len(args.label), outputs))

@@ -13,8 +13,7 @@ import numpy as np
 import torch
 from p2phd.models.checkpoint.bundle import Bundle, load_bundle
 from p2phd.models.config import ARCHS
-from p2phd.models.engine.engine import Engine
-from p2phd.models.engine.precision import select_precision
+from p2phd.models.engine.engine import Engine, precision_for
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.inputs.network_input import encode_input, feature_map
 from p2phd.models.synthesis import tensor2im
@@ -89,8 +88,9 @@ def run_benchmark(
         torch.set_num_threads(threads)  # engine and reference alike
     report: dict = {"size": f"{w}x{h}", "torch": torch.__version__, "threads": torch.get_num_threads()}
     t0 = time.perf_counter()
-    chosen = select_precision(precision, device)
-    engine = Engine(load(), chosen, backend)
+    bundle = load()
+    chosen = precision_for(bundle, precision, device)
+    engine = Engine(bundle, chosen, backend)
     report.update(
         load_s=time.perf_counter() - t0,
         device=chosen.device,

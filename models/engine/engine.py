@@ -30,6 +30,27 @@ BACKENDS = ("auto", "eager", "compile")
 COMPILE_MIN_PIXELS = 1024 * 512
 
 
+BF16_MIN_NGF = 32
+
+
+def cpu_bf16_pays(ngf: int, precision: Precision) -> bool:
+    """False for CPU bf16 with a narrow generator (``ngf`` < 32): this torch's oneDNN has no fast bf16
+    kernels for 16-channel convolutions on AVX512-BF16 CPUs (measured on Zen 4, 2 cores: a 7x7
+    39->16 conv 26 s in bf16 vs 0.16 s in fp32, a 3x3 16->32 conv 6x slower; the demo model, ngf 16,
+    renders 1024x512 9x slower in bf16), while ngf 32 (label2city_1024p) is 2x faster in bf16."""
+    return not (precision.device == "cpu" and precision.dtype == torch.bfloat16 and ngf < BF16_MIN_NGF)
+
+
+def precision_for(
+    bundle: Bundle, requested: str = "auto", device: str = "auto", facts: HardwareFacts | None = None
+) -> Precision:
+    """:func:`select_precision`, except that ``auto`` keeps fp32 where bf16 would be slower (see above)."""
+    chosen = select_precision(requested, device, facts)
+    if requested == "auto" and not cpu_bf16_pays(bundle.config.ngf, chosen):
+        chosen = select_precision("fp32", chosen.device, facts)
+    return chosen
+
+
 def _never() -> bool:
     return False
 
@@ -87,8 +108,8 @@ class Engine:
         backend: str = "auto",
         facts: HardwareFacts | None = None,
     ) -> Engine:
-        chosen = select_precision(precision, device, facts)
-        return cls(load_bundle(checkpoint, "cpu"), chosen, backend)
+        bundle = load_bundle(checkpoint, "cpu")
+        return cls(bundle, precision_for(bundle, precision, device, facts), backend)
 
     def _eager_generator(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """G(x) and, for a local enhancer, the coarse features its last enhancer adds."""

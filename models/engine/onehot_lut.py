@@ -99,10 +99,8 @@ def keys_of(
     """(distinct vectors K x C fp32, key index of every pixel) of a C x N pixel matrix, or None when
     there are more than ``max_keys``. ``row``: pixels per image row (runs never cross rows)."""
     n = pixels.shape[1]
-    if pixels.dtype == torch.float32:
-        hashes = proj @ pixels
-    else:  # bf16/fp16 input: convert in cache-sized slices rather than copying the frame to fp32
-        hashes = torch.cat([proj @ part.float() for part in pixels.split(1 << 16, 1)], 1)
+    pixels32 = pixels.float()  # bf16 -> fp32 is exact; vector @ matrix (gemv) is the fast path
+    hashes = torch.stack([proj[0] @ pixels32, proj[1] @ pixels32])
     packed = hashes.T.contiguous().view(torch.int64).view(-1)  # two fp32 hashes -> one int64
     starts = torch.ones(n, dtype=torch.bool, device=pixels.device)
     starts[1:] = packed[1:] != packed[:-1]
