@@ -104,7 +104,7 @@ def test_engine_uses_lookup_for_bf16_only_and_stays_close():
     request = EngineRequest(label, inst, revision=1)
     ref = engine("fp32").run(request).image.astype(float)
     with_lut = engine("fp32", lookup=True)
-    assert len(with_lut.lookups) == 2
+    assert len(with_lut.lookups) == 1  # fp32: only the full-resolution input conv
     assert np.abs(with_lut.run(request).image.astype(float) - ref).max() <= 1
 
 
@@ -115,3 +115,11 @@ def test_auto_precision_avoids_cpu_bf16_for_narrow_generators():
     assert not cpu_bf16_pays(16, bf16)  # the demo model
     assert cpu_bf16_pays(32, bf16)  # label2city_1024p
     assert cpu_bf16_pays(16, fp32)
+
+
+def test_lookup_for_auto_only():
+    from p2phd.models.engine.engine import lookup_for
+
+    fp32 = select_precision("fp32", "cpu")
+    assert lookup_for("auto", fp32) is True
+    assert lookup_for("fp32", fp32) is None  # explicit fp32: NVIDIA's conv, the engine's default

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from p2phd.models.checkpoint.bundle import Bundle, load_bundle
 from p2phd.models.config import ARCHS
-from p2phd.models.engine.engine import Engine, precision_for
+from p2phd.models.engine.engine import Engine, lookup_for, precision_for
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.inputs.network_input import encode_input, feature_map
 from p2phd.models.synthesis import tensor2im
@@ -90,7 +90,7 @@ def run_benchmark(
     t0 = time.perf_counter()
     bundle = load()
     chosen = precision_for(bundle, precision, device)
-    engine = Engine(bundle, chosen, backend)
+    engine = Engine(bundle, chosen, backend, lookup_for(precision, chosen))
     report.update(
         load_s=time.perf_counter() - t0,
         device=chosen.device,
