@@ -102,12 +102,12 @@ def run(args) -> int:
     for path in [*args.label, *(args.instance or [])]:
         if not Path(path).is_file():
             raise InputMapError(f"input not found: {path}")
-    from p2phd.models.engine.engine import Engine
-    from p2phd.models.engine.precision import select_precision
+    from p2phd.models.engine.engine import Engine, lookup_for, precision_for
 
-    precision = select_precision(args.precision, args.device)
+    bundle = load_bundle(find_checkpoint(args.checkpoint))
+    precision = precision_for(bundle, args.precision, args.device)
     # The fast engine (models/engine) does the inference; models.synthesis stays the fp32 reference.
-    engine = Engine(load_bundle(find_checkpoint(args.checkpoint)), precision)
+    engine = Engine(bundle, precision, lookup=lookup_for(args.precision, precision))
     outputs = output_paths(args.label, args.out, [*args.label, *(args.instance or [])])
     styles = dict(args.style)
     jobs = list(zip(args.label, args.instance or [None] * len(args.label), outputs))

@@ -15,8 +15,8 @@ from p2phd.models.checkpoint.bundle import Bundle
 from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.config import ARCHS
 from p2phd.models.engine.device import applied, backend_flags, peak_gpu_memory_gib, synchronizer
-from p2phd.models.engine.engine import Engine
-from p2phd.models.engine.precision import Precision, select_precision
+from p2phd.models.engine.engine import Engine, lookup_for, precision_for
+from p2phd.models.engine.precision import Precision
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.inputs.network_input import encode_input, feature_map
 from p2phd.models.mapfiles.to_image import to_uint8_image
@@ -96,11 +96,12 @@ def run_benchmark(
         torch.set_num_threads(threads)  # engine and reference alike
     report: dict = {"size": f"{w}x{h}", "torch": torch.__version__, "threads": torch.get_num_threads()}
     t0 = time.perf_counter()
-    chosen = select_precision(precision, device)
+    bundle = load()
+    chosen = precision_for(bundle, precision, device)
     sync = synchronizer(chosen.device)
     if chosen.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    engine = Engine(load(), chosen, backend)
+    engine = Engine(bundle, chosen, backend, lookup_for(precision, chosen))
     report.update(
         load_s=time.perf_counter() - t0,
         device=chosen.device,

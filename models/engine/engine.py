@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from p2phd.models.checkpoint.bundle import Bundle
 from p2phd.models.checkpoint.loader import load_bundle
-from p2phd.models.engine import incremental
+from p2phd.models.engine import incremental, onehot_lut
 from p2phd.models.engine.device import applied, backend_flags, crop_grid, synchronizer
 from p2phd.models.engine.norm import norm_mode, norms_in, replace_instance_norms
 from p2phd.models.engine.precision import HardwareFacts, Precision, select_precision
@@ -30,6 +30,35 @@ from p2phd.models.vocabulary import BACKENDS
 
 CACHE_DIR = Path(os.environ.get("P2PHD_CACHE", Path.home() / ".cache" / "p2phd"))
 COMPILE_MIN_PIXELS = 1024 * 512
+
+
+BF16_MIN_NGF = 32
+
+
+def cpu_bf16_pays(ngf: int, precision: Precision) -> bool:
+    """False for CPU bf16 with a narrow generator (``ngf`` < 32): this torch's oneDNN has no fast bf16
+    kernels for 16-channel convolutions on AVX512-BF16 CPUs (measured on Zen 4, 2 cores: a 7x7
+    39->16 conv 26 s in bf16 vs 0.16 s in fp32, a 3x3 16->32 conv 6x slower; the demo model, ngf 16,
+    renders 1024x512 9x slower in bf16), while ngf 32 (label2city_1024p) is 2x faster in bf16."""
+    return not (precision.device == "cpu" and precision.dtype == torch.bfloat16 and ngf < BF16_MIN_NGF)
+
+
+def precision_for(
+    bundle: Bundle, requested: str = "auto", device: str = "auto", facts: HardwareFacts | None = None
+) -> Precision:
+    """:func:`select_precision`, except that ``auto`` keeps fp32 where bf16 would be slower (see above)."""
+    chosen = select_precision(requested, device, facts)
+    if requested == "auto" and not cpu_bf16_pays(bundle.config.ngf, chosen):
+        chosen = select_precision("fp32", chosen.device, facts)
+    return chosen
+
+
+def lookup_for(requested: str, chosen: Precision) -> bool | None:
+    """Whether the engine computes the one-hot input convs as a lookup (None: the engine's default).
+    ``auto`` on the CPU uses it even when it settled on fp32 (equal within fp32 rounding: measured
+    92.9 dB, at most 1 grey level, vs the conv on the demo model); an explicit ``fp32`` never does,
+    so it stays bit-identical to NVIDIA."""
+    return True if requested == "auto" and chosen.device == "cpu" else None
 
 
 def _never() -> bool:
@@ -64,7 +93,14 @@ class Engine:
     documents larger than the model's native size render at native size (the editor's choice).
     """
 
-    def __init__(self, bundle: Bundle, precision: Precision, backend: str = "auto", render_at_native: bool = False):
+    def __init__(
+        self,
+        bundle: Bundle,
+        precision: Precision,
+        backend: str = "auto",
+        render_at_native: bool = False,
+        lookup: bool | None = None,
+    ):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         self.bundle = bundle
@@ -75,6 +111,12 @@ class Engine:
         G = bundle.G
         for norm in replace_instance_norms(G):
             norm.stats_dtype = precision.norm_dtype
+        # The one-hot input convs as a per-key lookup (onehot_lut): on by default for reduced precision
+        # on the CPU; fp32 keeps NVIDIA's conv bit for bit.
+        if lookup is None:
+            lookup = precision.device == "cpu" and precision.dtype != torch.float32
+        # in fp32 (the conv is fast there) only the full-resolution input conv pays for its lookup
+        self.lookups = onehot_lut.install(G, pooled=precision.dtype != torch.float32) if lookup else []
         self.G = G.to(self.device, precision.dtype).to(memory_format=self.memory_format).eval()
         if bundle.E is not None:
             bundle.E.to(self.device).eval()  # E stays fp32: it runs once per user photo
@@ -111,8 +153,9 @@ class Engine:
         facts: HardwareFacts | None = None,
         render_at_native: bool = False,
     ) -> Engine:
-        chosen = select_precision(precision, device, facts)
-        return cls(load_bundle(checkpoint, "cpu"), chosen, backend, render_at_native=render_at_native)
+        bundle = load_bundle(checkpoint, "cpu")
+        chosen = precision_for(bundle, precision, device, facts)
+        return cls(bundle, chosen, backend, render_at_native=render_at_native, lookup=lookup_for(precision, chosen))
 
     def _eager_generator(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """G(x) and, for a local enhancer, the coarse features its last enhancer adds."""
