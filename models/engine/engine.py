@@ -107,6 +107,7 @@ class Engine:
         self.config = bundle.config
         self.precision = precision
         self.device = torch.device(precision.device)
+        self._openvino = self._openvino_backend(bundle.G, precision) if backend == "openvino" else None
         self.memory_format = torch.channels_last if precision.channels_last else torch.contiguous_format
         G = bundle.G
         for norm in replace_instance_norms(G):
@@ -171,11 +172,36 @@ class Engine:
             out = up(down(pyramid[G.n_local_enhancers - n]) + out)
         return out, coarse
 
+    @staticmethod
+    def _openvino_backend(G, precision: Precision):
+        """Full frames through OpenVINO (``backends/openvino.py``) from an fp32 copy of NVIDIA's G."""
+        import copy
+
+        from p2phd.models.engine.backends.openvino import OpenVinoGenerator, require_openvino
+
+        require_openvino()  # the one-line install hint before copying anything
+        if precision.device != "cpu":
+            raise ValueError(f"--backend openvino runs on the CPU, not {precision.device}")
+        hint = "f32" if precision.dtype == torch.float32 else "bf16"
+        return OpenVinoGenerator(copy.deepcopy(G).float(), hint, CACHE_DIR / "openvino")
+
+    def _generate_openvino(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out, coarse, stats = self._openvino(x)
+        self.backend_used = "openvino"
+        if coarse is None:
+            return out, None
+        # what stroke previews replay: the last enhancer's norm statistics and the coarse features
+        for norm, (mean, var) in zip(norms_in(self.down) + norms_in(self.up), stats, strict=True):
+            norm.stats = (mean.to(self.device, norm.stats_dtype), var.to(self.device, norm.stats_dtype))
+        return out, coarse.to(self.device, self.precision.dtype).contiguous(memory_format=self.memory_format)
+
     def _wants_compiled(self, x: torch.Tensor) -> bool:
         failed = self._compiled is False and self.backend != "compile"
         return not failed and should_compile(self.backend, self.precision, x.shape[-1] * x.shape[-2])
 
     def _generate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self._openvino is not None:
+            return self._generate_openvino(x)
         if self._wants_compiled(x):
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(CACHE_DIR / "inductor"))
             try:

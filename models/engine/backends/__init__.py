@@ -1,0 +1,1 @@
+"""Optional inference backends for the engine's full frames (each imports its runtime lazily)."""

@@ -1,0 +1,183 @@
+"""An optional OpenVINO CPU backend for the engine's full frames (``--backend openvino``).
+
+The generator (fp32 weights, plain ``nn.InstanceNorm2d``: a copy taken before the engine swaps norms,
+installs one-hot lookups and casts) is exported to ONNX for one input size, converted to OpenVINO IR
+and saved under ``<cache>/ir/<key>.xml`` where the key hashes the weights and the input shape, so a
+later run (or engine) reuses it without converting again. Compiling for the CPU asks for
+``INFERENCE_PRECISION_HINT`` bf16 (fp32 engines: f32); OpenVINO's own model cache (``<cache>/blobs``)
+keeps the compiled blob, keyed by OpenVINO on the model, device and that hint.
+
+For a local enhancer the exported graph also returns what stroke previews replay: the coarse features
+the last enhancer adds and the mean / biased variance of each of that enhancer's instance norms (in
+``modules()`` order, the order of :func:`p2phd.models.engine.norm.norms_in`).
+
+``openvino`` is imported only when the backend is built: ``pip install 'p2phd[openvino]'``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from p2phd.models.errors import P2PHDError
+from torch import nn
+
+INSTALL_HINT = "--backend openvino needs OpenVINO: pip install 'p2phd[openvino]' (or pip install openvino)"
+PRECISIONS = ("bf16", "f32")
+
+
+class OpenVinoUnavailableError(P2PHDError):
+    """OpenVINO is not installed (a one-line message for the CLI)."""
+
+
+def require_openvino():
+    """The ``openvino`` module, or :class:`OpenVinoUnavailableError` with the install hint."""
+    try:
+        import openvino
+    except ImportError:
+        raise OpenVinoUnavailableError(INSTALL_HINT) from None
+    return openvino
+
+
+def weights_hash(module: nn.Module) -> str:
+    """sha256 over the state dict: names, dtypes, shapes and bytes."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)};".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+class _StatsNorm(nn.Module):
+    """Instance norm (exported as InstanceNormalization) that also hands its statistics to ``sink``."""
+
+    def __init__(self, norm: nn.InstanceNorm2d, sink: list):
+        super().__init__()
+        self.eps, self.sink = norm.eps, sink
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = x.mean(dim=(2, 3))[0]
+        var = (x - mean[None, :, None, None]).pow(2).mean(dim=(2, 3))[0]
+        self.sink.append(mean)
+        self.sink.append(var)
+        return F.instance_norm(x, eps=self.eps)
+
+
+class _ExportGraph(nn.Module):
+    """G(x); for a local enhancer also the coarse features and the last enhancer's norm statistics."""
+
+    def __init__(self, G: nn.Module):
+        super().__init__()
+        self.G = G
+        self.local = hasattr(G, "n_local_enhancers")
+        self._stats: list = []
+        if self.local:
+            down, up = G.enhancer(G.n_local_enhancers)
+            for part in (down, up):
+                _swap_norms(part, self._stats)
+
+    def forward(self, x: torch.Tensor):
+        if not self.local:
+            return (self.G(x),)
+        self._stats.clear()
+        G = self.G
+        pyramid = G.input_pyramid(x)
+        out, coarse = G.model(pyramid[-1]), None
+        for n in range(1, G.n_local_enhancers + 1):
+            down, up = G.enhancer(n)
+            if n == G.n_local_enhancers:
+                coarse = out
+            out = up(down(pyramid[G.n_local_enhancers - n]) + out)
+        return (out, coarse, *self._stats)
+
+
+def _swap_norms(module: nn.Module, sink: list) -> None:
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.InstanceNorm2d):
+            setattr(module, name, _StatsNorm(child, sink))
+        else:
+            _swap_norms(child, sink)
+
+
+def convert(G: nn.Module, shape: tuple[int, ...], xml_path: Path) -> None:
+    """Export ``G`` for an input of ``shape`` (ONNX, then OpenVINO IR with fp32 weights) to ``xml_path``."""
+    ov = require_openvino()
+    graph = _ExportGraph(copy.deepcopy(G)).eval()
+    xml_path.parent.mkdir(parents=True, exist_ok=True)
+    onnx_path = xml_path.with_suffix(f".{os.getpid()}.onnx")
+    try:
+        # the TorchScript exporter (deprecated in torch 2.9, still shipped): 50 s for label2city_1024p,
+        # where OpenVINO's direct PyTorch conversion took 206 s (issue 11)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecation and tracer chatter; the tests check the output
+            torch.onnx.export(graph, (torch.zeros(shape),), str(onnx_path), opset_version=17, dynamo=False)
+        model = ov.convert_model(str(onnx_path))
+        tmp = xml_path.with_suffix(f".{os.getpid()}.tmp.xml")
+        ov.save_model(model, str(tmp), compress_to_fp16=False)
+        os.replace(tmp.with_suffix(".bin"), xml_path.with_suffix(".bin"))
+        os.replace(tmp, xml_path)  # the .xml last: its presence means the pair is complete
+    finally:
+        onnx_path.unlink(missing_ok=True)
+
+
+class OpenVinoGenerator:
+    """The generator compiled by OpenVINO for the CPU, one compiled model per input shape.
+
+    ``G``: the fp32 generator with NVIDIA's plain instance norms (not modified; the caller may drop its
+    other references). ``precision``: ``bf16`` (used only where the compiled model reports it) or
+    ``f32``. Call with the encoded network input (N=1); returns ``(out, coarse, stats)`` as fp32
+    torch tensors (``coarse`` and ``stats`` None for a global generator)."""
+
+    def __init__(self, G: nn.Module, precision: str, cache_dir: Path):
+        if precision not in PRECISIONS:
+            raise ValueError(f"OpenVINO precision must be one of {PRECISIONS}, not {precision!r}")
+        ov = require_openvino()
+        self.G = G.float().eval()
+        self.requested = precision
+        self.cache_dir = Path(cache_dir)
+        self.local = hasattr(G, "n_local_enhancers")
+        self._weights = weights_hash(self.G)
+        self._core = ov.Core()
+        self._core.set_property({"CACHE_DIR": str(self.cache_dir / "blobs")})
+        self._compiled: dict[tuple[int, ...], object] = {}
+        self.precision_used: str | None = None  # what the last compiled model reports
+        self.converted = 0  # conversions done by this object (the cache's misses)
+
+    def ir_path(self, shape: tuple[int, ...]) -> Path:
+        key = hashlib.sha256(f"{self._weights}|{'x'.join(map(str, shape))}|fp32-ir".encode()).hexdigest()[:32]
+        return self.cache_dir / "ir" / f"{key}.xml"
+
+    def prepare(self, shape: tuple[int, ...]):
+        """Convert (unless cached on disk) and compile for ``shape``; returns the compiled model."""
+        shape = tuple(int(s) for s in shape)
+        if shape in self._compiled:
+            return self._compiled[shape]
+        xml = self.ir_path(shape)
+        if not xml.exists():
+            convert(self.G, shape, xml)
+            self.converted += 1
+        config = {"INFERENCE_PRECISION_HINT": self.requested, "PERFORMANCE_HINT": "LATENCY"}
+        compiled = self._core.compile_model(self._core.read_model(str(xml)), "CPU", config)
+        used = compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type: bf16 only where the CPU has it
+        self.precision_used = used.get_type_name() if hasattr(used, "get_type_name") else str(used)
+        self._compiled = {shape: compiled}  # one size at a time: compiled models hold the weights
+        return compiled
+
+    def __call__(self, x: torch.Tensor):
+        if x.shape[0] != 1:
+            raise ValueError("the OpenVINO backend renders one frame at a time")
+        compiled = self.prepare(tuple(x.shape))
+        request = compiled.create_infer_request()
+        request.infer({0: np.ascontiguousarray(x.detach().float().cpu().numpy())})
+        outs = [torch.from_numpy(np.array(request.get_output_tensor(i).data)) for i in range(len(compiled.outputs))]
+        if not self.local:
+            return outs[0], None, None
+        stats = [(outs[i], outs[i + 1]) for i in range(2, len(outs), 2)]
+        return outs[0], outs[1], stats

@@ -1,0 +1,108 @@
+"""The optional OpenVINO backend (``--backend openvino``): output vs eager fp32, stroke previews after an
+OpenVINO frame, the on-disk conversion cache, and the install hint when OpenVINO is missing.
+CI does not install OpenVINO: all but the last test skip there."""
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+from p2phd.models.engine import engine as engine_mod
+from p2phd.models.engine.backends import openvino as ov_backend
+from p2phd.models.engine.engine import Engine
+from p2phd.models.engine.precision import Precision
+from p2phd.models.engine.request import EngineRequest
+from p2phd.models.errors import P2PHDError
+from p2phd.models.vocabulary import BACKENDS
+from test_engine import FP32, dab, scene, tiny_bundle, tiny_config
+
+BF16 = Precision("cpu", torch.bfloat16, channels_last=False)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine_mod, "CACHE_DIR", tmp_path)
+    return tmp_path / "openvino"
+
+
+def psnr(a, b):
+    mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
+    return 10 * np.log10(255**2 / mse) if mse else np.inf
+
+
+def test_openvino_is_a_backend_auto_never_picks():
+    assert "openvino" in BACKENDS
+    engine = Engine(tiny_bundle(tiny_config()), BF16, backend="auto")  # auto stays torch (eager/compile)
+    engine.run(EngineRequest(*scene()))
+    assert engine._openvino is None and engine.backend_used == "eager"
+
+
+def test_missing_openvino_is_a_one_line_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino -> ImportError
+    with pytest.raises(P2PHDError, match=r"pip install 'p2phd\[openvino\]'") as info:
+        Engine(tiny_bundle(tiny_config()), FP32, backend="openvino")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("netG", ["local", "global"])
+def test_f32_matches_eager_fp32(cache, netG):
+    pytest.importorskip("openvino")
+    cfg = tiny_config(netG=netG)
+    label, inst = scene()
+    eager = Engine(tiny_bundle(cfg), FP32, backend="eager")
+    ov = Engine(tiny_bundle(cfg), FP32, backend="openvino")
+    x = eager.encode(EngineRequest(label, inst))
+    with torch.inference_mode():
+        ref, ref_coarse = eager._generate(x)
+        out, coarse = ov._generate(x)
+    assert ov.backend_used == "openvino" and ov._openvino.precision_used == "f32"
+    assert (out - ref).abs().max() <= 1e-3
+    if netG == "local":
+        assert (coarse - ref_coarse).abs().max() <= 1e-3
+    image = ov.run(EngineRequest(label, inst)).image
+    assert psnr(image, eager.run(EngineRequest(label, inst)).image) >= 40
+
+
+def test_bf16_is_close_to_eager_fp32(cache):
+    pytest.importorskip("openvino")
+    cfg = tiny_config()
+    label, inst = scene()
+    ref = Engine(tiny_bundle(cfg), FP32, backend="eager").run(EngineRequest(label, inst)).image
+    ov = Engine(tiny_bundle(cfg), BF16, backend="openvino")
+    image = ov.run(EngineRequest(label, inst)).image
+    assert ov.backend_used == "openvino" and ov._openvino.requested == "bf16"
+    # a tiny random net amplifies bf16 rounding more than the 1024p model (43 dB there): a loose bound
+    assert psnr(image, ref) >= 25
+
+
+def test_previews_after_an_openvino_frame_replay_its_statistics(cache):
+    pytest.importorskip("openvino")
+    cfg = tiny_config()
+    label, inst = scene()
+    label2, inst2, rect = dab(label, inst, 40, 40)
+    results = []
+    for backend in ("eager", "openvino"):
+        engine = Engine(tiny_bundle(cfg), FP32, backend=backend)
+        engine.run(EngineRequest(label, inst, revision=1))
+        results.append(engine.run(EngineRequest(label2, inst2, revision=2, dirty=rect, preview=True)))
+    assert results[1].preview
+    assert np.abs(results[0].image.astype(int) - results[1].image.astype(int)).max() <= 1
+
+
+def test_conversion_is_cached_on_disk_by_weights_and_size(cache, monkeypatch):
+    pytest.importorskip("openvino")
+    calls = []
+    real = ov_backend.convert
+    monkeypatch.setattr(ov_backend, "convert", lambda *a: (calls.append(a[1]), real(*a))[1])
+    cfg = tiny_config()
+    label, inst = scene()
+    first = Engine(tiny_bundle(cfg), FP32, backend="openvino").run(EngineRequest(label, inst)).image
+    assert len(calls) == 1 and len(list((cache / "ir").glob("*.xml"))) == 1
+    again = Engine(tiny_bundle(cfg), FP32, backend="openvino")  # a new engine, as in a new run
+    assert np.array_equal(again.run(EngineRequest(label, inst)).image, first)
+    assert len(calls) == 1  # read from the cache, not converted again
+    small_label, small_inst = scene(h=32, w=64)
+    again.run(EngineRequest(small_label, small_inst))
+    assert len(calls) == 2  # another size: another entry
+    Engine(tiny_bundle(cfg, seed=1), FP32, backend="openvino").run(EngineRequest(label, inst))
+    assert len(calls) == 3  # other weights: another entry
