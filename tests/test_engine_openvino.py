@@ -6,7 +6,9 @@ import sys
 
 import numpy as np
 import pytest
+import test_cli_synthesize as cli_tests
 import torch
+from p2phd.models.cli.main import main
 from p2phd.models.engine import engine as engine_mod
 from p2phd.models.engine.backends import openvino as ov_backend
 from p2phd.models.engine.engine import Engine
@@ -14,6 +16,7 @@ from p2phd.models.engine.precision import Precision
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.errors import P2PHDError
 from p2phd.models.vocabulary import BACKENDS
+from PIL import Image
 from test_engine import FP32, dab, scene, tiny_bundle, tiny_config
 
 BF16 = Precision("cpu", torch.bfloat16, channels_last=False)
@@ -106,3 +109,33 @@ def test_conversion_is_cached_on_disk_by_weights_and_size(cache, monkeypatch):
     assert len(calls) == 2  # another size: another entry
     Engine(tiny_bundle(cfg, seed=1), FP32, backend="openvino").run(EngineRequest(label, inst))
     assert len(calls) == 3  # other weights: another entry
+
+
+# -- the CLI: p2phd synthesize --backend openvino ----------------------------------------------------------------
+@pytest.fixture
+def cli_inputs(tmp_path):
+    ckpt = tmp_path / "nvidia"
+    ckpt.mkdir()
+    cli_tests.save_nvidia_checkpoint(ckpt, cli_tests.TINY_FEATURES, seed=0)
+    return ckpt, cli_tests.write_label(tmp_path / "frame.png")
+
+
+def test_cli_without_openvino_exits_2_with_the_install_hint(cli_inputs, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    ckpt, label = cli_inputs
+    argv = ["synthesize", "--checkpoint", str(ckpt), "--label", str(label), "--out", str(tmp_path / "x.png")]
+    line = cli_tests.run_error(capsys, [*argv, "--backend", "openvino"], tmp_path)
+    assert "pip install 'p2phd[openvino]'" in line
+
+
+def test_cli_openvino_fp32_matches_eager_fp32(cli_inputs, tmp_path, cache):
+    pytest.importorskip("openvino")
+    ckpt, label = cli_inputs
+    images = []
+    for backend in ("eager", "openvino"):
+        out = tmp_path / f"{backend}.png"
+        argv = ["synthesize", "--checkpoint", str(ckpt), "--label", str(label), "--out", str(out)]
+        assert main([*argv, "--precision", "fp32", "--backend", backend]) == 0
+        images.append(np.array(Image.open(out)).astype(int))
+    assert np.abs(images[0] - images[1]).max() <= 1
+    assert len(list((cache / "ir").glob("*.xml"))) == 1

@@ -43,7 +43,7 @@ def register(subparsers) -> None:
         default="auto",
         choices=BACKENDS,
         help="auto (default): torch.compile only for CPU bf16 frames of 1024x512 and more, else (or if compiling "
-        "fails) eager",
+        "fails) eager; openvino: the optional OpenVINO CPU backend for full frames",
     )
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads for everything (default: torch's)")
     p.add_argument("--json", metavar="OUT", help="also write the figures as JSON")

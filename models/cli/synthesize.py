@@ -8,7 +8,7 @@ from pathlib import Path
 
 from p2phd.models.errors import InputMapError
 from p2phd.models.mapfiles.atomic import resolve_target
-from p2phd.models.vocabulary import DEVICES, PRECISIONS, parse_size
+from p2phd.models.vocabulary import BACKENDS, DEVICES, PRECISIONS, parse_size
 
 __all__ = ["parse_size", "parse_style", "register", "run"]
 
@@ -44,6 +44,13 @@ def register(subparsers) -> None:
         default="auto",
         choices=PRECISIONS,
         help="auto (default): fp16 on a GPU, bf16 on a CPU with bf16 instructions, else fp32",
+    )
+    p.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="auto (default): torch, compiled for CPU bf16 frames of 1024x512 and more; openvino: the optional "
+        "OpenVINO CPU backend (pip install 'p2phd[openvino]'; converted once per model and size, cached)",
     )
     p.add_argument(
         "--style",
@@ -107,7 +114,7 @@ def run(args) -> int:
     bundle = load_bundle(find_checkpoint(args.checkpoint))
     precision = precision_for(bundle, args.precision, args.device)
     # The fast engine (models/engine) does the inference; models.synthesis stays the fp32 reference.
-    engine = Engine(bundle, precision, lookup=lookup_for(args.precision, precision))
+    engine = Engine(bundle, precision, args.backend, lookup=lookup_for(args.precision, precision))
     outputs = output_paths(args.label, args.out, [*args.label, *(args.instance or [])])
     styles = dict(args.style)
     jobs = list(zip(args.label, args.instance or [None] * len(args.label), outputs))

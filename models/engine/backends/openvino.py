@@ -29,7 +29,7 @@ from p2phd.models.errors import P2PHDError
 from torch import nn
 
 INSTALL_HINT = "--backend openvino needs OpenVINO: pip install 'p2phd[openvino]' (or pip install openvino)"
-PRECISIONS = ("bf16", "f32")
+OV_HINTS = ("bf16", "f32")  # OpenVINO INFERENCE_PRECISION_HINT values
 
 
 class OpenVinoUnavailableError(P2PHDError):
@@ -136,8 +136,8 @@ class OpenVinoGenerator:
     torch tensors (``coarse`` and ``stats`` None for a global generator)."""
 
     def __init__(self, G: nn.Module, precision: str, cache_dir: Path):
-        if precision not in PRECISIONS:
-            raise ValueError(f"OpenVINO precision must be one of {PRECISIONS}, not {precision!r}")
+        if precision not in OV_HINTS:
+            raise ValueError(f"OpenVINO precision must be one of {OV_HINTS}, not {precision!r}")
         ov = require_openvino()
         self.G = G.float().eval()
         self.requested = precision
