@@ -160,17 +160,7 @@ class Engine:
 
     def _eager_generator(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """G(x) and, for a local enhancer, the coarse features its last enhancer adds."""
-        if not self.local:
-            return self.G(x), None
-        G = self.G
-        pyramid = G.input_pyramid(x)
-        out, coarse = G.model(pyramid[-1]), None
-        for n in range(1, G.n_local_enhancers + 1):
-            down, up = G.enhancer(n)
-            if n == G.n_local_enhancers:
-                coarse = out
-            out = up(down(pyramid[G.n_local_enhancers - n]) + out)
-        return out, coarse
+        return self.G.forward_with_coarse(x) if self.local else (self.G(x), None)
 
     @staticmethod
     def _openvino_backend(G, precision: Precision):

@@ -133,9 +133,14 @@ class LocalEnhancer(nn.Module):
         return getattr(self, f"model{n}_1"), getattr(self, f"model{n}_2")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_coarse(x)[0]
+
+    def forward_with_coarse(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """G(x) and the coarse features the last enhancer adds (cached by the engine for previews)."""
         pyramid = self.input_pyramid(x)
-        out = self.model(pyramid[-1])
+        out = coarse = self.model(pyramid[-1])
         for n in range(1, self.n_local_enhancers + 1):
             down, up = self.enhancer(n)
+            coarse = out
             out = up(down(pyramid[self.n_local_enhancers - n]) + out)
-        return out
+        return out, coarse

@@ -87,14 +87,7 @@ class _ExportGraph(nn.Module):
         if not self.local:
             return (self.G(x),)
         self._stats.clear()
-        G = self.G
-        pyramid = G.input_pyramid(x)
-        out, coarse = G.model(pyramid[-1]), None
-        for n in range(1, G.n_local_enhancers + 1):
-            down, up = G.enhancer(n)
-            if n == G.n_local_enhancers:
-                coarse = out
-            out = up(down(pyramid[G.n_local_enhancers - n]) + out)
+        out, coarse = self.G.forward_with_coarse(x)
         return (out, coarse, *self._stats)
 
 
