@@ -13,9 +13,10 @@ from p2phd.editor.autosave import Autosaver  # noqa: E402
 from p2phd.editor.project import thumbnail  # noqa: E402
 from p2phd.editor.recovery import claim_dead, load_state  # noqa: E402
 from p2phd.editor.template import new_from_template  # noqa: E402
-from PySide6.QtCore import QPoint, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QPoint, Qt, QTimer  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from test_qt_window import make_window as make_template_window  # noqa: E402
 
 W, H = 256, 128
 SKY, CAR = 23, 26
@@ -41,18 +42,7 @@ class FakePrompts:
 
 
 def make_window(qtbot, tmp_path, prompts=None):
-    from p2phd.editor.qt.main_window import MainWindow
-
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(new_from_template(W, H), prompts or FakePrompts(), tmp_path / "recovery", settings)
-    qtbot.addWidget(window)
-    window.resize(900, 500)
-    window.show()
-    qtbot.waitExposed(window)
-    window.activateWindow()
-    window.canvas.setFocus()
-    window.canvas.fit()
-    return window
+    return make_template_window(qtbot, tmp_path, prompts=prompts)
 
 
 def crashed_session(tmp_path, strokes=25, source=None):
