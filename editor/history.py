@@ -284,11 +284,6 @@ class History:
         return [item.action for item in self._undo]
 
     @property
-    def redo_actions(self) -> list[str]:
-        """The redo stack's actions, the next to redo first."""
-        return [item.action for item in reversed(self._redo)]
-
-    @property
     def position(self) -> int:
         """An id of the current state in the history: equal ids mean equal documents."""
         return self._undo[-1].serial if self._undo else self._base
