@@ -12,7 +12,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 #: ``p2phd train`` runs on the CPU or CUDA (DDP backends gloo / NCCL); no MPS path.
 TRAIN_DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-BACKENDS = ("auto", "eager", "compile", "openvino")  # openvino: an optional extra, never picked by auto
+BACKENDS = ("auto", "eager", "compile", "openvino")  # openvino: an optional extra, auto's CPU choice where installed
 #: precision name -> the ``torch`` dtype attribute it means.
 DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 #: NVIDIA's ``--resize_or_crop`` modes.

@@ -1,8 +1,11 @@
-"""The optional OpenVINO backend (``--backend openvino``): output vs eager fp32, stroke previews after an
-OpenVINO frame, the on-disk conversion cache, and the install hint when OpenVINO is missing.
-CI does not install OpenVINO: all but the last test skip there."""
+"""The OpenVINO fast path (``--backend openvino``, and ``auto`` on the CPU where OpenVINO is installed):
+output vs eager fp32, the lookup stems, stroke previews after an OpenVINO frame, the on-disk conversion
+cache and its lock, interactive engines that never wait for it, and the install hint when it is missing.
+CI installs the ``openvino`` extra; without it the tests that need OpenVINO skip."""
 
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -10,8 +13,10 @@ import test_cli_synthesize as cli_tests
 import torch
 from p2phd.models.cli.main import main
 from p2phd.models.engine import engine as engine_mod
+from p2phd.models.checkpoint.bundle import save_bundle
 from p2phd.models.engine.backends import openvino as ov_backend
-from p2phd.models.engine.engine import Engine
+from p2phd.models.engine.backends.stems import Stems, Tail
+from p2phd.models.engine.engine import Engine, fast_path_for
 from p2phd.models.engine.precision import Precision
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.errors import P2PHDError
@@ -33,11 +38,100 @@ def psnr(a, b):
     return 10 * np.log10(255**2 / mse) if mse else np.inf
 
 
-def test_openvino_is_a_backend_auto_never_picks():
+def test_auto_picks_the_fast_path_on_the_cpu_where_installed_except_explicit_fp32():
     assert "openvino" in BACKENDS
-    engine = Engine(tiny_bundle(tiny_config()), BF16, backend="auto")  # auto stays torch (eager/compile)
+    assert fast_path_for("auto", FP32, "auto", installed=True)
+    assert fast_path_for("bf16", BF16, "auto", installed=True)
+    assert not fast_path_for("fp32", FP32, "auto", installed=True)  # NVIDIA parity: their convs, bit for bit
+    assert not fast_path_for("auto", FP32, "auto", installed=False)
+    assert not fast_path_for("auto", FP32, "eager", installed=True)
+    assert not fast_path_for("auto", Precision("cuda", torch.float16), "auto", installed=True)
+    assert fast_path_for("fp32", FP32, "openvino", installed=False)  # asked for: the install hint says why not
+    engine = Engine(tiny_bundle(tiny_config()), BF16, backend="auto")  # built directly: no fast path
     engine.run(EngineRequest(*scene()))
-    assert engine._openvino is None and engine.backend_used == "eager"
+    assert engine.fast_path is None and engine.backend_used == "eager"
+
+
+def test_load_auto_renders_through_openvino_with_lookups(cache, tmp_path):
+    pytest.importorskip("openvino")
+    cfg = tiny_config()
+    bundle = tiny_bundle(cfg)
+    save_bundle(tmp_path / "b", bundle.config, bundle.G, bundle.E, bundle.clusters)
+    label, inst = scene()
+    fast = Engine.load(tmp_path / "b", "cpu", "auto")
+    result = fast.run(EngineRequest(label, inst))
+    assert result.backend.startswith("openvino") and result.backend.endswith("+ lookup")
+    exact = Engine.load(tmp_path / "b", "cpu", "fp32").run(EngineRequest(label, inst))
+    assert exact.backend == "eager fp32"  # explicit fp32: NVIDIA's convs, no lookup, no OpenVINO
+    assert psnr(result.image, exact.image) >= 40
+
+
+@pytest.mark.parametrize("netG", ["local", "global"])
+def test_stems_and_tail_are_the_generator(netG):
+    G = tiny_bundle(tiny_config(netG=netG)).G.eval()
+    x = Engine(tiny_bundle(tiny_config(netG=netG)), FP32, backend="eager").encode(EngineRequest(*scene()))
+    with torch.inference_mode():
+        stems = Stems(G)(x)
+        out, coarse = Tail(G)(*stems)
+        ref = G.forward_with_coarse(x) if netG == "local" else (G(x), None)
+    assert len(stems) == (2 if netG == "local" else 1)
+    assert (out - ref[0]).abs().max() <= 1e-4
+    if netG == "local":
+        assert (coarse - ref[1]).abs().max() <= 1e-4
+        stem_convs = Stems(G)
+        stem_convs(x)
+        assert all(conv.last_keys > 0 for conv in stem_convs.convs)  # lookups ran, not the conv fallback
+
+
+def test_interactive_engine_renders_eager_until_prepared(cache):
+    pytest.importorskip("openvino")
+    cfg = tiny_config()
+    label, inst = scene()
+    engine = Engine(tiny_bundle(cfg), FP32, backend="auto", fast_path=True, interactive=True)
+    h, w = label.shape
+    assert engine.fast_path and not engine.fast_ready((w, h))
+    first = engine.run(EngineRequest(label, inst))
+    assert first.backend == "eager fp32" and engine._openvino.converted == 0  # no conversion in a frame
+    done = []
+    worker = threading.Thread(target=lambda: done.append(engine.prepare_fast((w, h))))
+    worker.start()
+    worker.join(120)
+    assert done == [True] and engine.fast_ready((w, h))
+    second = engine.run(EngineRequest(label, inst))
+    assert second.backend.startswith("openvino")
+    assert psnr(second.image, first.image) >= 40
+
+
+def test_a_failed_preparation_leaves_eager_frames(cache, monkeypatch):
+    pytest.importorskip("openvino")
+
+    def broken(*args):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(ov_backend, "convert", broken)
+    label, inst = scene()
+    engine = Engine(tiny_bundle(tiny_config()), FP32, backend="auto", fast_path=True)
+    assert engine.run(EngineRequest(label, inst)).backend == "eager fp32"
+    assert engine.fast_path is None and "exploded" in str(engine.fast_error)
+    explicit = Engine(tiny_bundle(tiny_config()), FP32, backend="openvino")
+    with pytest.raises(RuntimeError, match="exploded"):
+        explicit.run(EngineRequest(label, inst))
+
+
+def test_concurrent_preparations_convert_once(cache, monkeypatch):
+    pytest.importorskip("openvino")
+    calls = []
+    real = ov_backend.convert
+    monkeypatch.setattr(ov_backend, "convert", lambda *a: (calls.append(a[1]), time.sleep(0.3), real(*a))[2])
+    label, inst = scene()
+    h, w = label.shape
+    engines = [Engine(tiny_bundle(tiny_config()), FP32, backend="auto", fast_path=True) for _ in range(2)]
+    workers = [threading.Thread(target=e.prepare_fast, args=((w, h),)) for e in engines for _ in range(2)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(120)
+    assert len(calls) == 1 and all(e.fast_ready((w, h)) for e in engines)
 
 
 def test_missing_openvino_is_a_one_line_error(monkeypatch):
@@ -58,7 +152,7 @@ def test_f32_matches_eager_fp32(cache, netG):
     with torch.inference_mode():
         ref, ref_coarse = eager._generate(x)
         out, coarse = ov._generate(x)
-    assert ov.backend_used == "openvino" and ov._openvino.precision_used == "f32"
+    assert ov.backend_used == "openvino f32 + lookup" and ov._openvino.precision_used == "f32"
     assert (out - ref).abs().max() <= 1e-3
     if netG == "local":
         assert (coarse - ref_coarse).abs().max() <= 1e-3
@@ -73,7 +167,7 @@ def test_bf16_is_close_to_eager_fp32(cache):
     ref = Engine(tiny_bundle(cfg), FP32, backend="eager").run(EngineRequest(label, inst)).image
     ov = Engine(tiny_bundle(cfg), BF16, backend="openvino")
     image = ov.run(EngineRequest(label, inst)).image
-    assert ov.backend_used == "openvino" and ov._openvino.requested == "bf16"
+    assert ov.backend_used.startswith("openvino") and ov._openvino.requested == "bf16"
     # a tiny random net amplifies bf16 rounding more than the 1024p model (43 dB there): a loose bound
     assert psnr(image, ref) >= 25
 

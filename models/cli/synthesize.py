@@ -49,8 +49,10 @@ def register(subparsers) -> None:
         "--backend",
         default="auto",
         choices=BACKENDS,
-        help="auto (default): torch, compiled for CPU bf16 frames of 1024x512 and more; openvino: the optional "
-        "OpenVINO CPU backend (pip install 'p2phd[openvino]'; converted once per model and size, cached)",
+        help="auto (default): on a CPU with OpenVINO installed (pip install 'p2phd[openvino]') OpenVINO behind "
+        "exact one-hot lookups, converted once per model and size and cached (not for an explicit --precision "
+        "fp32, which stays NVIDIA's convs); else torch, compiled for CPU bf16 frames of 1024x512 and more. "
+        "openvino: that OpenVINO path, or an error saying how to install it",
     )
     p.add_argument(
         "--style",
@@ -109,12 +111,18 @@ def run(args) -> int:
     for path in [*args.label, *(args.instance or [])]:
         if not Path(path).is_file():
             raise InputMapError(f"input not found: {path}")
-    from p2phd.models.engine.engine import Engine, lookup_for, precision_for
+    from p2phd.models.engine.engine import Engine, fast_path_for, lookup_for, precision_for
 
     bundle = load_bundle(find_checkpoint(args.checkpoint))
     precision = precision_for(bundle, args.precision, args.device)
     # The fast engine (models/engine) does the inference; models.synthesis stays the fp32 reference.
-    engine = Engine(bundle, precision, args.backend, lookup=lookup_for(args.precision, precision))
+    engine = Engine(
+        bundle,
+        precision,
+        args.backend,
+        lookup=lookup_for(args.precision, precision),
+        fast_path=fast_path_for(args.precision, precision, args.backend),
+    )
     outputs = output_paths(args.label, args.out, [*args.label, *(args.instance or [])])
     styles = dict(args.style)
     jobs = list(zip(args.label, args.instance or [None] * len(args.label), outputs))

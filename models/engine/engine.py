@@ -61,6 +61,23 @@ def lookup_for(requested: str, chosen: Precision) -> bool | None:
     return True if requested == "auto" and chosen.device == "cpu" else None
 
 
+def openvino_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
+
+
+def fast_path_for(requested: str, chosen: Precision, backend: str = "auto", installed: bool | None = None) -> bool:
+    """Whether full frames go through OpenVINO with the one-hot lookups in front (the fastest exact-enough
+    CPU path, issue 11): ``--backend openvino``, or ``auto`` on the CPU where OpenVINO is installed,
+    except for an explicit ``fp32``, which stays NVIDIA's convs bit for bit."""
+    if backend == "openvino":
+        return True
+    if backend != "auto" or chosen.device != "cpu" or requested == "fp32":
+        return False
+    return openvino_installed() if installed is None else installed
+
+
 def _never() -> bool:
     return False
 
@@ -91,6 +108,9 @@ class Engine:
     (torch.compile with weight freezing, compiled code cached under ``~/.cache/p2phd``) or ``auto``
     (see :func:`should_compile`; falls back to eager when compiling fails). ``render_at_native``:
     documents larger than the model's native size render at native size (the editor's choice).
+    ``fast_path``: full frames through OpenVINO with the input convs as lookups (``backend=openvino``
+    implies it; :meth:`load` turns it on for ``auto`` where OpenVINO is installed). ``interactive``: a
+    frame never waits for a conversion or a compile (see :meth:`prepare_fast`).
     """
 
     def __init__(
@@ -100,6 +120,8 @@ class Engine:
         backend: str = "auto",
         render_at_native: bool = False,
         lookup: bool | None = None,
+        fast_path: bool = False,
+        interactive: bool = False,
     ):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
@@ -107,7 +129,13 @@ class Engine:
         self.config = bundle.config
         self.precision = precision
         self.device = torch.device(precision.device)
-        self._openvino = self._openvino_backend(bundle.G, precision) if backend == "openvino" else None
+        # the fast path: OpenVINO behind the one-hot lookups (``auto`` where installed, see fast_path_for)
+        fast_path = fast_path or backend == "openvino"
+        self._openvino = self._openvino_backend(bundle.G, precision) if fast_path else None
+        # interactive (the editor): a frame never waits for converting or compiling; the fast path is
+        # prepared by prepare_fast() on another thread and used once ready, eager until then
+        self.interactive = bool(interactive)
+        self._fast_failed: BaseException | None = None
         self.memory_format = torch.channels_last if precision.channels_last else torch.contiguous_format
         G = bundle.G
         for norm in replace_instance_norms(G):
@@ -153,10 +181,26 @@ class Engine:
         backend: str = "auto",
         facts: HardwareFacts | None = None,
         render_at_native: bool = False,
+        interactive: bool = False,
     ) -> Engine:
         bundle = load_bundle(checkpoint, "cpu")
         chosen = precision_for(bundle, precision, device, facts)
-        return cls(bundle, chosen, backend, render_at_native=render_at_native, lookup=lookup_for(precision, chosen))
+        return cls(
+            bundle,
+            chosen,
+            backend,
+            render_at_native=render_at_native,
+            lookup=lookup_for(precision, chosen),
+            fast_path=fast_path_for(precision, chosen, backend),
+            interactive=interactive,
+        )
+
+    def describe_backend(self) -> str:
+        """What rendered the last full frame, for status bars: ``openvino f32 + lookup``, ``eager bf16``..."""
+        if self.backend_used.startswith("openvino"):
+            return self.backend_used
+        lookup = " + lookup" if self.lookups else ""
+        return f"{self.backend_used} {self.precision.name}{lookup}"
 
     def _eager_generator(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """G(x) and, for a local enhancer, the coarse features its last enhancer adds."""
@@ -173,11 +217,57 @@ class Engine:
         if precision.device != "cpu":
             raise ValueError(f"--backend openvino runs on the CPU, not {precision.device}")
         hint = "f32" if precision.dtype == torch.float32 else "bf16"
-        return OpenVinoGenerator(copy.deepcopy(G).float(), hint, CACHE_DIR / "openvino")
+        return OpenVinoGenerator(copy.deepcopy(G).float(), hint, CACHE_DIR / "openvino", lookup=True)
+
+    @property
+    def fast_path(self) -> str | None:
+        """What the fast path is (e.g. ``openvino f32 + lookup``), or None without one."""
+        return None if self._openvino is None or self._fast_failed else self._openvino.name
+
+    def input_shape(self, size: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
+        """The network input's shape for a frame of ``size`` (w, h; default: native), as the engine fits it."""
+        cfg = self.config
+        w, h = size or (cfg.native_width or 1024, cfg.native_height or 512)
+        if self._render_at_native:
+            from p2phd.models.engine.work_size import work_size
+
+            w, h = work_size(cfg, (w, h))
+        nc = self._openvino.input_nc if self._openvino is not None else self.G.model[1].in_channels
+        return (1, nc, h, w)
+
+    def fast_ready(self, size: tuple[int, int] | None = None) -> bool:
+        return self.fast_path is not None and self._openvino.ready(self.input_shape(size))
+
+    def prepare_fast(self, size: tuple[int, int] | None = None) -> bool:
+        """Convert (once: cached on disk) and compile the fast path for frames of ``size``; blocking, and
+        safe on any thread while the engine renders elsewhere. False when there is no fast path or it
+        failed (frames stay eager; ``fast_error`` says why)."""
+        return self.fast_path is not None and self._prepare(self.input_shape(size))
+
+    @property
+    def fast_error(self) -> BaseException | None:
+        return self._fast_failed
+
+    def _use_fast(self, x: torch.Tensor) -> bool:
+        if self._openvino is None or self._fast_failed is not None:
+            return False
+        if self.backend == "openvino" or self._openvino.ready(tuple(x.shape)):
+            return True
+        return not self.interactive and self._prepare(tuple(x.shape))
+
+    def _prepare(self, shape: tuple[int, ...]) -> bool:
+        try:
+            self._openvino.prepare(shape)
+        except Exception as exc:  # no ONNX exporter, an op OpenVINO lacks...: eager stays correct
+            if self.backend == "openvino":
+                raise
+            self._fast_failed = exc
+            return False
+        return True
 
     def _generate_openvino(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         out, coarse, stats = self._openvino(x)
-        self.backend_used = "openvino"
+        self.backend_used = self._openvino.name
         if coarse is None:
             return out, None
         # what stroke previews replay: the last enhancer's norm statistics and the coarse features
@@ -186,11 +276,14 @@ class Engine:
         return out, coarse.to(self.device, self.precision.dtype).contiguous(memory_format=self.memory_format)
 
     def _wants_compiled(self, x: torch.Tensor) -> bool:
-        failed = self._compiled is False and self.backend != "compile"
-        return not failed and should_compile(self.backend, self.precision, x.shape[-1] * x.shape[-2])
+        if self.backend == "compile":
+            return True
+        if self._compiled is False or self.interactive or self.fast_path is not None:
+            return False  # failed before; a frame that must not stall; OpenVINO is the fast path
+        return should_compile(self.backend, self.precision, x.shape[-1] * x.shape[-2])
 
     def _generate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self._openvino is not None:
+        if self._use_fast(x):
             return self._generate_openvino(x)
         if self._wants_compiled(x):
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(CACHE_DIR / "inductor"))
@@ -300,7 +393,7 @@ class Engine:
         self._frame = to_uint8_image(out[0])
         self._frame.setflags(write=False)  # shared with the caller: results are snapshots
         timings["to_image"] = time.perf_counter() - t0
-        return EngineResult(self._frame, request.revision, timings)
+        return EngineResult(self._frame, request.revision, timings, backend=self.describe_backend())
 
     @torch.inference_mode()
     def preview(self, request: EngineRequest, should_cancel: Callable[[], bool] = _never) -> EngineResult:

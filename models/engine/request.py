@@ -104,3 +104,4 @@ class EngineResult:
     timings: Mapping[str, float] = field(default_factory=dict)
     preview: bool = False
     region: Rect | None = None  # the rectangle that changed versus the previous result (None: all)
+    backend: str = ""  # what rendered a full frame, e.g. "openvino f32 + lookup" or "eager bf16 + lookup"
