@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import test_cli_synthesize as cli_tests
 import torch
+from p2phd.models.checkpoint.bundle import save_bundle
 from p2phd.models.cli.main import main
 from p2phd.models.engine import engine as engine_mod
-from p2phd.models.checkpoint.bundle import save_bundle
 from p2phd.models.engine.backends import openvino as ov_backend
 from p2phd.models.engine.backends.stems import Stems, Tail
 from p2phd.models.engine.engine import Engine, fast_path_for

@@ -47,12 +47,24 @@ def register(subparsers) -> None:
     )
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads for everything (default: torch's)")
     p.add_argument("--json", metavar="OUT", help="also write the figures as JSON")
+    peers = p.add_argument_group("peers (CPU): our default renderer vs eager fp32, OpenVINO and ONNX Runtime")
+    peers.add_argument(
+        "--peers",
+        action="store_true",
+        help="instead of the engine measurements: one interleaved run of eager fp32, ours (auto), OpenVINO bf16 "
+        "and ONNX Runtime fp32 (those installed), with PSNR, set-up cost and the machine's GEMM roofline",
+    )
+    peers.add_argument("--rounds", type=int, default=3, metavar="N", help="interleaved rounds (default 3)")
+    peers.add_argument("--only", nargs="+", metavar="NAME", help="only these contenders (e.g. ours 'openvino bf16')")
+    peers.add_argument("--markdown", metavar="OUT", help="also write the table as Markdown (the README's)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from p2phd.models.engine.benchmark import loader, run_benchmark
 
+    if args.peers:
+        return run_peers(args, loader(args.checkpoint, args.arch, args.features))
     if args.repeat < 1 or args.reference_repeat < 0 or (args.threads is not None and args.threads < 1):
         raise ValueError("--repeat and --threads must be >= 1, --reference-repeat >= 0")
     report = run_benchmark(
@@ -70,4 +82,25 @@ def run(args) -> int:
     print(text)
     if args.json:
         Path(args.json).write_text(text + "\n")
+    return 0
+
+
+def run_peers(args, load) -> int:
+    from p2phd.models.engine.peers import markdown, run_peers
+
+    if args.rounds < 1:
+        raise ValueError("--rounds must be >= 1")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    report = run_peers(load, args.size, args.rounds, args.only, log=lambda line: print(line, file=sys.stderr))
+    command = "p2phd " + " ".join(sys.argv[1:])
+    report["command"] = command
+    text = json.dumps(report, indent=2, sort_keys=True)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(report, command))
     return 0

@@ -29,13 +29,13 @@ import hashlib
 import os
 import threading
 import time
-import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from p2phd.models.engine.backends.onnx_export import export_onnx
 from p2phd.models.engine.backends.stems import Stems, Tail, stem_slots
 from p2phd.models.errors import P2PHDError
 from torch import nn
@@ -126,11 +126,7 @@ def convert(G: nn.Module, shape: tuple[int, ...], xml_path: Path, lookup: bool =
     xml_path.parent.mkdir(parents=True, exist_ok=True)
     onnx_path = xml_path.with_suffix(f".{os.getpid()}.onnx")
     try:
-        # the TorchScript exporter (deprecated in torch 2.9, still shipped): 50 s for label2city_1024p,
-        # where OpenVINO's direct PyTorch conversion took 206 s (issue 11)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # deprecation and tracer chatter; the tests check the output
-            torch.onnx.export(graph, example, str(onnx_path), opset_version=17, dynamo=False)
+        export_onnx(graph, example, onnx_path)
         model = ov.convert_model(str(onnx_path))
         tmp = xml_path.with_suffix(f".{os.getpid()}.tmp.xml")
         ov.save_model(model, str(tmp), compress_to_fp16=False)
