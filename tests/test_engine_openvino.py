@@ -233,3 +233,18 @@ def test_cli_openvino_fp32_matches_eager_fp32(cli_inputs, tmp_path, cache):
         images.append(np.array(Image.open(out)).astype(int))
     assert np.abs(images[0] - images[1]).max() <= 1
     assert len(list((cache / "ir").glob("*.xml"))) == 1
+
+
+def test_cli_auto_converts_once_says_so_and_reuses_the_cache(cli_inputs, tmp_path, cache, capsys):
+    pytest.importorskip("openvino")
+    ckpt, label = cli_inputs
+    argv = ["synthesize", "--checkpoint", str(ckpt), "--label", str(label)]
+    assert main([*argv, "--out", str(tmp_path / "a.png")]) == 0  # --precision auto --backend auto
+    assert "converting the model for OpenVINO" in capsys.readouterr().err
+    assert len(list((cache / "ir").glob("*.xml"))) == 1
+    assert main([*argv, "--out", str(tmp_path / "b.png")]) == 0
+    assert "converting" not in capsys.readouterr().err  # the second run loads the cached model
+    assert main([*argv, "--out", str(tmp_path / "c.png"), "--precision", "fp32"]) == 0  # NVIDIA's convs
+    a, c = (np.array(Image.open(tmp_path / n)).astype(int) for n in ("a.png", "c.png"))
+    assert np.array_equal(a, np.array(Image.open(tmp_path / "b.png")))
+    assert psnr(a, c) >= 40 and len(list((cache / "ir").glob("*.xml"))) == 1

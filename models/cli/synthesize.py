@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from p2phd.models.errors import InputMapError
@@ -123,6 +124,7 @@ def run(args) -> int:
         lookup=lookup_for(args.precision, precision),
         fast_path=fast_path_for(args.precision, precision, args.backend),
     )
+    engine.notify = lambda text: print(f"p2phd: {text}", file=sys.stderr, flush=True)
     outputs = output_paths(args.label, args.out, [*args.label, *(args.instance or [])])
     styles = dict(args.style)
     jobs = list(zip(args.label, args.instance or [None] * len(args.label), outputs))

@@ -136,6 +136,7 @@ class Engine:
         # prepared by prepare_fast() on another thread and used once ready, eager until then
         self.interactive = bool(interactive)
         self._fast_failed: BaseException | None = None
+        self.notify: Callable[[str], None] | None = None  # told before a frame waits for a conversion
         self.memory_format = torch.channels_last if precision.channels_last else torch.contiguous_format
         G = bundle.G
         for norm in replace_instance_norms(G):
@@ -253,7 +254,15 @@ class Engine:
             return False
         if self.backend == "openvino" or self._openvino.ready(tuple(x.shape)):
             return True
-        return not self.interactive and self._prepare(tuple(x.shape))
+        if self.interactive:
+            return False
+        shape = tuple(x.shape)
+        if self.notify is not None and not self._openvino.ir_path(shape).exists():
+            self.notify(
+                f"converting the model for OpenVINO at {shape[-1]}x{shape[-2]} "
+                f"(once per model and size; cached in {self._openvino.cache_dir})"
+            )
+        return self._prepare(shape)
 
     def _prepare(self, shape: tuple[int, ...]) -> bool:
         try:
