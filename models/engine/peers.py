@@ -138,7 +138,14 @@ def contenders(bundle: Bundle, request: EngineRequest, cache: Path) -> dict[str,
             facts = {"backend": e.describe_backend()}
             if e._openvino is not None:
                 facts["converted"] = e._openvino.converted
-            return (lambda: e.full_frame(request).image), facts
+
+            def frame() -> np.ndarray:
+                image = e.full_frame(request).image
+                if e._openvino is not None and e._openvino.last_timings:  # the lookups' share of the frame
+                    facts["lookup_stems_s"] = e._openvino.last_timings["stems"]
+                return image
+
+            return frame, facts
 
         return setup
 
@@ -171,14 +178,14 @@ def run_peers(
         rates["bf16"] = gemm_rate(torch.bfloat16)
     log(f"{total_macs / 1e9:.1f} GMAC per frame ({stem_macs / 1e9:.1f} in the input convs); GEMM GMAC/s {rates}")
 
-    frames, rows = {}, {}
+    frames, rows, facts_of = {}, {}, {}
     for name, setup in contenders(bundle, request, cache).items():
         if only and name not in only:
             continue
         t0 = time.perf_counter()
         frame, facts = setup()
-        rows[name] = {"setup_s": time.perf_counter() - t0, "times_s": [], **facts}
-        frames[name] = frame
+        rows[name] = {"setup_s": time.perf_counter() - t0, "times_s": []}
+        frames[name], facts_of[name] = frame, facts
         log(f"set-up {name}: {rows[name]['setup_s']:.1f} s {facts}")
     names = list(frames)
     images = {}
@@ -190,6 +197,7 @@ def run_peers(
             log(f"round {r + 1} {name}: {rows[name]['times_s'][-1]:.2f} s")
     reference = rows.get("eager fp32")
     for name, row in rows.items():
+        row.update(facts_of[name])  # facts a frame updates (e.g. the lookups' seconds) as of the last round
         row["min_s"], row["median_s"] = min(row["times_s"]), statistics.median(row["times_s"])
         if reference:
             row["speedup_vs_fp32"] = reference["median_s"] / row["median_s"]
