@@ -123,3 +123,16 @@ def test_lookup_for_auto_only():
     fp32 = select_precision("fp32", "cpu")
     assert lookup_for("auto", fp32) is True
     assert lookup_for("fp32", fp32) is None  # explicit fp32: NVIDIA's conv, the engine's default
+
+
+def test_mixed_windows_match_a_brute_force_window_scan():
+    from p2phd.models.engine.onehot_lut import mixed_windows
+
+    rng = np.random.default_rng(3)
+    keys = np.repeat(np.repeat(rng.integers(0, 4, (5, 9)), 6, 0), 5, 1).astype(np.float32)  # 30 x 45
+    k, r = 7, 3
+    padded = torch.nn.functional.pad(torch.from_numpy(keys)[None, None], (r, r, r, r), mode="reflect")[0, 0]
+    got = mixed_windows(padded, k).numpy()
+    p = padded.numpy()
+    want = np.array([[np.ptp(p[y : y + k, x : x + k]) > 0 for x in range(keys.shape[1])] for y in range(keys.shape[0])])
+    assert got.shape == keys.shape and np.array_equal(got, want) and 0 < want.mean() < 1

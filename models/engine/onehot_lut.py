@@ -20,6 +20,7 @@ counted as a mixed window).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -99,8 +100,8 @@ def keys_of(
     """(distinct vectors K x C fp32, key index of every pixel) of a C x N pixel matrix, or None when
     there are more than ``max_keys``. ``row``: pixels per image row (runs never cross rows)."""
     n = pixels.shape[1]
-    pixels32 = pixels.float()  # bf16 -> fp32 is exact; vector @ matrix (gemv) is the fast path
-    hashes = torch.stack([proj[0] @ pixels32, proj[1] @ pixels32])
+    pixels32 = pixels.float()  # bf16 -> fp32 is exact
+    hashes = proj @ pixels32  # 2 x N in one pass (measured: 77 ms at 2048x1024; N x C @ C x 2: 740 ms)
     packed = hashes.T.contiguous().view(torch.int64).view(-1)  # two fp32 hashes -> one int64
     starts = torch.ones(n, dtype=torch.bool, device=pixels.device)
     starts[1:] = packed[1:] != packed[:-1]
@@ -133,11 +134,9 @@ def lookup_conv(
     table = (key_vectors @ w_taps).view(n_keys, taps, c_out)  # T[key, tap, out]
     single = table.sum(1) + bias  # the whole window on one key
     padded = F.pad(key_map.view(1, 1, h, w).float(), (r, r, r, r), mode="reflect")[0, 0]
-    # a window is single-key where the max and min key over it agree (separable 7x7 max pools)
-    hi = F.max_pool2d(F.max_pool2d(padded[None, None], (1, k), 1), (k, 1), 1)[0, 0]
-    lo = -F.max_pool2d(F.max_pool2d(-padded[None, None], (1, k), 1), (k, 1), 1)[0, 0]
-    out = F.embedding(key_map.view(-1), single)  # (H*W, C_out)
-    mixed = (hi != lo).view(-1).nonzero().view(-1)
+    # channel-major from the start: transposing a (H*W, C_out) result cost 1 s at 2048x1024 (issue 11)
+    out = torch.index_select(single.T.contiguous(), 1, key_map.view(-1))  # (C_out, H*W)
+    mixed = mixed_windows(padded, k).view(-1).nonzero().view(-1)
     if mixed.numel():
         wp = w + 2 * r
         # index into the flat (key, tap) table: key * taps + tap, read at each tap's shifted position
@@ -150,8 +149,27 @@ def lookup_conv(
         for chunk in mixed.split(CHUNK):
             base = chunk // w * wp + chunk % w
             window = keyed_taps[base[:, None] + offsets] + tap_ids  # (m, taps): key * taps + tap
-            out[chunk] = F.embedding_bag(window, flat_table, mode="sum") + bias
-    return out.to(out_dtype).T.reshape(c_out, h, w)
+            out[:, chunk] = (F.embedding_bag(window, flat_table, mode="sum") + bias).T
+    return out.to(out_dtype).view(c_out, h, w)
+
+
+def mixed_windows(padded: torch.Tensor, k: int) -> torch.Tensor:
+    """H x W bool: whether the k x k window at each pixel of the reflect-padded (H+k-1) x (W+k-1) key
+    map (float, keys < 2**24 so exact) holds more than one key, i.e. its max and min differ.
+    On the CPU OpenCV's SIMD dilate / erode (5x faster than torch's separable max pools here)."""
+    if padded.device.type == "cpu":
+        import cv2
+
+        keys = padded.numpy()
+        kernel = np.ones((k, k), np.uint8)
+        r = k // 2
+        valid = (slice(r, keys.shape[0] - r), slice(r, keys.shape[1] - r))
+        hi = cv2.dilate(keys, kernel, borderType=cv2.BORDER_REPLICATE)[valid]
+        lo = cv2.erode(keys, kernel, borderType=cv2.BORDER_REPLICATE)[valid]
+        return torch.from_numpy(hi != lo)
+    hi = F.max_pool2d(F.max_pool2d(padded[None, None], (1, k), 1), (k, 1), 1)[0, 0]
+    lo = -F.max_pool2d(F.max_pool2d(-padded[None, None], (1, k), 1), (k, 1), 1)[0, 0]
+    return hi != lo
 
 
 def install(generator: nn.Module, max_keys: int = MAX_KEYS, pooled: bool = True) -> list[OneHotConv]:
