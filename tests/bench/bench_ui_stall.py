@@ -65,6 +65,11 @@ class StallMeter:
         self.timer.stop()
         return [1000 * (b - a) for a, b in zip(self.stamps, self.stamps[1:])]
 
+    def worst(self, n: int, t0: float) -> str:
+        """The ``n`` longest gaps (ms, beyond the tick) with when they ended (s after ``t0``)."""
+        gaps = sorted(((b - a, b) for a, b in zip(self.stamps, self.stamps[1:])), reverse=True)[:n]
+        return ", ".join(f"{1000 * g - 1:.0f} ms at {end - t0:.2f} s" for g, end in gaps)
+
 
 def wait(ms: int) -> None:
     loop = QEventLoop()
@@ -176,6 +181,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     arrivals = []  # (seconds after opening, frame) of the exact frames
     window.render.sig_frame.connect(lambda f: f.preview or arrivals.append((time.perf_counter() - t0, f)))
+    installed = []  # when the window had installed the engine (model card, docks: UI-thread work)
+    window.render.engine_changed.connect(lambda _: installed.append(time.perf_counter()))
     window.render.set_engine(engine)
     if not wait_for(lambda: frames, 600):
         print("no first frame within 10 minutes", file=sys.stderr)
@@ -187,6 +194,7 @@ def main(argv=None) -> int:
         end="",
     )
     print(f"first frame {first:.0f} ms ({frames[0].backend or 'preview'})")
+    print(f"longest stalls until the first frame: {opening.worst(3, t0)}")
     if args.fast:
         fast = getattr(engine, "fast_path", None)
         if fast is None:
@@ -211,7 +219,13 @@ def main(argv=None) -> int:
                     f"{sum(f.backend != frame.backend for _, f in arrivals)})"
                 )
             print(summary("opening until then: event-loop gap beyond the 1 ms tick (stall)", stalls))
-            print(f"longest UI stall while preparing {max(stalls):.1f} ms")
+            shown = ", ".join(f"{at:.2f} s ({f.backend})" for at, f in arrivals)
+            print(f"longest stalls: {opening.worst(3, t0)}; exact frames shown at {shown}")
+            after = [1000 * (b - a) - 1.0 for a, b in zip(opening.stamps, opening.stamps[1:]) if a >= installed[0]]
+            print(
+                f"longest UI stall from opening {max(stalls):.1f} ms; after the window installed the model "
+                f"({1000 * (installed[0] - t0):.0f} ms after opening), while preparing: {max(after):.1f} ms"
+            )
     opening.stop()
 
     window.tools.set_label(26)
