@@ -100,10 +100,10 @@ class RenderController(QObject):
         self._shown_serial = 0
         self._flush_timer = QTimer(self, singleShot=True)
         self._flush_timer.timeout.connect(self._flush)
-        # the fast path's preparation: (engine, size) keys whose thread runs; what the status bar shows
+        # the fast path: what the status bar shows, and the (engine, input shape) keys being prepared
         self.fast_state = ""
         self.fast_error = ""
-        self._preparing: set[tuple[object, tuple[int, int]]] = set()
+        self._preparing: set[tuple[object, tuple[int, ...]]] = set()
         self._closed = False
         self._fast_relay = _FastRelay()
         self._fast_relay.sig_done.connect(self._fast_prepared, Qt.ConnectionType.QueuedConnection)
