@@ -93,10 +93,11 @@ class MainWindow(QMainWindow):
         self.status_device = QLabel("no model")
         self.status_latency = QLabel("")
         self.status_state = QLabel("no model")
+        self.status_fast = QLabel("", visible=False)  # the fast renderer's preparation (or its failure)
         self.progress = QProgressBar(maximumWidth=120, visible=False)
         self.progress.setRange(0, 0)  # busy indicator: loading has no measurable steps
         bar.addWidget(self.status_cursor, 1)
-        for widget in (self.progress, self.status_device, self.status_latency, self.status_state):
+        for widget in (self.progress, self.status_device, self.status_fast, self.status_latency, self.status_state):
             bar.addPermanentWidget(widget)
 
     def _build_docks(self) -> dict:
@@ -147,6 +148,7 @@ class MainWindow(QMainWindow):
         self.render.sig_frame.connect(self._on_frame)
         self.render.state_changed.connect(self._on_render_state)
         self.render.engine_changed.connect(self._on_engine)
+        self.render.fast_changed.connect(self._on_fast)
         self.render.sig_model_failed.connect(lambda m: self.show_message(f"no model: {m}"))
         self.files.path_changed.connect(lambda _: self._update_title())
         self.files.path_changed.connect(self._set_autosave_source)
@@ -319,8 +321,18 @@ class MainWindow(QMainWindow):
 
     def _on_frame(self, frame: RenderedFrame) -> None:
         self.canvas.set_result(frame.image, frame.region)
-        kind = "preview" if frame.preview else "frame"
-        self.status_latency.setText(f"{kind} {frame.latency_ms:.0f} ms")
+        kind = "preview" if frame.preview else "exact"
+        backend = f" · {frame.backend}" if frame.backend and not frame.preview else ""
+        self.status_latency.setText(f"{kind} {frame.latency_ms:.0f} ms{backend}")  # e.g. exact 840 ms · openvino
+
+    def _on_fast(self, state: str) -> None:
+        """The fast renderer (OpenVINO) while it is prepared in the background, or why it is not used."""
+        error = self.render.fast_error
+        texts = {"preparing": "preparing fast renderer (OpenVINO)…", "failed": "fast renderer failed · eager"}
+        tips = {"preparing": "frames render eager until it is ready", "failed": error}
+        self.status_fast.setText(texts.get(state, ""))
+        self.status_fast.setToolTip(tips.get(state, ""))
+        self.status_fast.setVisible(state in texts)
 
     def _on_render_state(self, state: str) -> None:
         self.status_state.setText(state)

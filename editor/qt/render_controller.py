@@ -6,10 +6,16 @@ copies the maps into a frozen request and returns at once. During a stroke the d
 coalesced into one preview request at most every ``PREVIEW_INTERVAL_MS``; a committed change asks for
 the exact frame. Results come back already converted to a QImage on the worker, so the UI thread
 only paints.
+
+The fast path (OpenVINO behind the one-hot lookups, ``Engine.fast_path``): the engine is loaded
+``interactive``, so frames render eager at once; the fast path is prepared (converted once, cached on
+disk, compiled) for the document's size on a plain daemon thread, neither the UI thread nor the engine
+service's, and the exact frame is rendered again through it when it is ready (issue 11).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +25,7 @@ from p2phd.editor.events import ChangeEvent
 from p2phd.editor.qt.image_convert import rgb_to_qimage
 from p2phd.editor.qt.workers import EngineJobs
 from p2phd.models.engine.request import EngineRequest, EngineResult, union_rect
-from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
+from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 
 PREVIEW_INTERVAL_MS = 30
@@ -34,6 +40,7 @@ class RenderedFrame:
     timings: dict = field(default_factory=dict)
     region: tuple[int, int, int, int] | None = None  # what changed versus the previous frame (None: all)
     serial: int = 0  # the engine service's count of completed frames (a gap: a frame was never shown)
+    backend: str = ""  # what rendered an exact frame, e.g. "openvino f32 + lookup" (EngineResult.backend)
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,9 @@ class ModelSettings:
     path: Path
     device: str = "auto"
     precision: str = "auto"
-    backend: str = "eager"  # torch.compile would stall the first frames for a long while on a CPU
+    # auto: the OpenVINO fast path where installed, prepared in the background (never inside a frame:
+    # the engine is interactive, so it never converts or torch.compiles while rendering)
+    backend: str = "auto"
     render_at_native: bool = True  # a 2048x1024 document renders at e.g. the demo model's 512x256
 
 
@@ -54,7 +63,14 @@ def _load_engine(settings: ModelSettings):
         settings.precision,
         settings.backend,
         render_at_native=settings.render_at_native,
+        interactive=True,
     )
+
+
+class _FastRelay(QObject):
+    """Carries a finished preparation from its thread. Parentless: the thread keeps it alive by reference."""
+
+    sig_done = Signal(object, bool)  # (engine, input shape), ok
 
 
 class RenderController(QObject):
@@ -62,6 +78,7 @@ class RenderController(QObject):
     state_changed = Signal(str)  # "no model", "loading model", "rendering", "preview", "ready", "error: ..."
     engine_changed = Signal(object)  # Engine or None
     sig_model_failed = Signal(str)
+    fast_changed = Signal(str)  # fast_state: "", "preparing", "ready" or "failed" (fast_error says why)
 
     def __init__(self, parent: QObject | None = None, loader=_load_engine) -> None:
         super().__init__(parent)
@@ -83,6 +100,13 @@ class RenderController(QObject):
         self._shown_serial = 0
         self._flush_timer = QTimer(self, singleShot=True)
         self._flush_timer.timeout.connect(self._flush)
+        # the fast path: what the status bar shows, and the (engine, input shape) keys being prepared
+        self.fast_state = ""
+        self.fast_error = ""
+        self._preparing: set[tuple[object, tuple[int, ...]]] = set()
+        self._closed = False
+        self._fast_relay = _FastRelay()
+        self._fast_relay.sig_done.connect(self._fast_prepared, Qt.ConnectionType.QueuedConnection)
 
     # -- document ---------------------------------------------------------------------------------------
     def set_document(self, document: Document) -> None:
@@ -91,6 +115,7 @@ class RenderController(QObject):
         self.document = document
         self._unsubscribe = document.subscribe(self._on_change)
         self.request_full_frame()
+        self._prepare_fast()
 
     def _on_change(self, event: ChangeEvent) -> None:
         r = event.rect
@@ -136,7 +161,8 @@ class RenderController(QObject):
         def to_frame(result: EngineResult) -> RenderedFrame:  # on the engine thread
             latency = (time.perf_counter() - submitted) * 1000.0
             image = rgb_to_qimage(result.image)
-            return RenderedFrame(image, result.revision, result.preview, latency, dict(result.timings), result.region)
+            frame = RenderedFrame(image, result.revision, result.preview, latency, dict(result.timings), result.region)
+            return replace(frame, backend=getattr(result, "backend", ""))
 
         return to_frame
 
@@ -194,7 +220,63 @@ class RenderController(QObject):
         else:
             self._set_state("ready")
             self.request_full_frame()
+        self._set_fast("")  # a new engine: an old preparation's completion no longer matters
+        self._prepare_fast()
         self.engine_changed.emit(engine)
+
+    # -- the fast path -------------------------------------------------------------------------------------
+    def _fast_key(self, engine) -> tuple[object, tuple[int, ...]] | None:
+        """(engine, the network input's shape for the document's size): what one preparation is for."""
+        doc = self.document
+        if doc is None or engine is None:
+            return None
+        h, w = doc.label.shape
+        return engine, tuple(engine.input_shape((w, h)))
+
+    def _prepare_fast(self) -> None:
+        """Prepare the engine's fast path for the document's size on a daemon thread (at most one thread
+        per engine and shape); the exact frame is requested again when it is ready."""
+        engine = self.engine
+        if self._closed or self.document is None or getattr(engine, "fast_path", None) is None:
+            if getattr(engine, "fast_error", None) is None:
+                self._set_fast("")
+            return  # no model, no fast path (no OpenVINO, explicit fp32...), or it failed before
+        h, w = self.document.label.shape
+        if engine.fast_ready((w, h)):
+            self._set_fast("ready")
+            return
+        self._set_fast("preparing")
+        key = self._fast_key(engine)
+        if key in self._preparing:
+            return
+        self._preparing.add(key)
+        relay = self._fast_relay
+
+        def prepare() -> None:  # on the preparation thread: only the engine's thread-safe prepare_fast
+            try:
+                ok = engine.prepare_fast((w, h))
+            except Exception:  # prepare_fast reports failures by returning False; be safe anyway
+                ok = False
+            relay.sig_done.emit(key, ok)
+
+        threading.Thread(target=prepare, name="p2phd-fast-prepare", daemon=True).start()
+
+    def _fast_prepared(self, key, ok: bool) -> None:  # UI thread
+        self._preparing.discard(key)
+        engine = key[0]
+        if self._closed or engine is not self.engine or key != self._fast_key(engine):
+            return  # another model or another document size meanwhile: its own preparation reports
+        if not ok:
+            error = getattr(engine, "fast_error", None)
+            self._set_fast("failed", (str(error) or type(error).__name__) if error is not None else "unavailable")
+            return
+        self._set_fast("ready")
+        self.request_full_frame()  # the exact frame again, through the fast path
+
+    def _set_fast(self, state: str, error: str = "") -> None:
+        if (state, error) != (self.fast_state, self.fast_error):
+            self.fast_state, self.fast_error = state, error
+            self.fast_changed.emit(state)
 
     def _load_failed(self, exc: BaseException) -> None:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -238,6 +320,7 @@ class RenderController(QObject):
         return self.jobs.wait_idle(int(timeout * 1000))
 
     def close(self) -> None:
+        self._closed = True  # a preparation still running reports to nobody (its thread is a daemon)
         self._flush_timer.stop()
         if self._unsubscribe:
             self._unsubscribe()

@@ -131,7 +131,7 @@ class Engine:
         self.device = torch.device(precision.device)
         # the fast path: OpenVINO behind the one-hot lookups (``auto`` where installed, see fast_path_for)
         fast_path = fast_path or backend == "openvino"
-        self._openvino = self._openvino_backend(bundle.G, precision) if fast_path else None
+        self._openvino = self._openvino_backend(bundle.G, precision, bundle.config) if fast_path else None
         # interactive (the editor): a frame never waits for converting or compiling; the fast path is
         # prepared by prepare_fast() on another thread and used once ready, eager until then
         self.interactive = bool(interactive)
@@ -208,7 +208,7 @@ class Engine:
         return self.G.forward_with_coarse(x) if self.local else (self.G(x), None)
 
     @staticmethod
-    def _openvino_backend(G, precision: Precision):
+    def _openvino_backend(G, precision: Precision, config=None):
         """Full frames through OpenVINO (``backends/openvino.py``) from an fp32 copy of NVIDIA's G."""
         import copy
 
@@ -218,7 +218,7 @@ class Engine:
         if precision.device != "cpu":
             raise ValueError(f"--backend openvino runs on the CPU, not {precision.device}")
         hint = "f32" if precision.dtype == torch.float32 else "bf16"
-        return OpenVinoGenerator(copy.deepcopy(G).float(), hint, CACHE_DIR / "openvino", lookup=True)
+        return OpenVinoGenerator(copy.deepcopy(G).float(), hint, CACHE_DIR / "openvino", lookup=True, config=config)
 
     @property
     def fast_path(self) -> str | None:
@@ -243,7 +243,7 @@ class Engine:
         """Convert (once: cached on disk) and compile the fast path for frames of ``size``; blocking, and
         safe on any thread while the engine renders elsewhere. False when there is no fast path or it
         failed (frames stay eager; ``fast_error`` says why)."""
-        return self.fast_path is not None and self._prepare(self.input_shape(size))
+        return self.fast_path is not None and self._prepare(self.input_shape(size), background=True)
 
     @property
     def fast_error(self) -> BaseException | None:
@@ -264,9 +264,9 @@ class Engine:
             )
         return self._prepare(shape)
 
-    def _prepare(self, shape: tuple[int, ...]) -> bool:
+    def _prepare(self, shape: tuple[int, ...], background: bool = False) -> bool:
         try:
-            self._openvino.prepare(shape)
+            self._openvino.prepare(shape, background)
         except Exception as exc:  # no ONNX exporter, an op OpenVINO lacks...: eager stays correct
             if self.backend == "openvino":
                 raise

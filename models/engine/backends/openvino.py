@@ -17,7 +17,9 @@ the last enhancer adds and the mean / biased variance of each of that enhancer's
 
 Converting runs at most once per model, size and variant: under a lock in this process and a file lock
 (``<key>.lock``) across processes, so an editor preparing it in the background and a command line run
-never convert the same model twice.
+never convert the same model twice. Given the model's config, it runs in a child process (niced when
+prepared in the background): torch's ONNX export and OpenVINO's ``convert_model`` hold the GIL for up
+to ~300 ms at a time, which froze the editor's UI thread while a background thread converted.
 
 ``openvino`` is imported only when the backend is built: ``pip install 'p2phd[openvino]'``.
 """
@@ -26,7 +28,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -42,6 +48,7 @@ from torch import nn
 
 INSTALL_HINT = "--backend openvino needs OpenVINO: pip install 'p2phd[openvino]' (or pip install openvino)"
 OV_HINTS = ("bf16", "f32")  # OpenVINO INFERENCE_PRECISION_HINT values
+BACKGROUND_NICE = 10  # the conversion child's niceness when prepared in the background (the editor)
 
 
 class OpenVinoUnavailableError(P2PHDError):
@@ -116,9 +123,20 @@ def _swap_norms(module: nn.Module, sink: list) -> None:
             _swap_norms(child, sink)
 
 
-def convert(G: nn.Module, shape: tuple[int, ...], xml_path: Path, lookup: bool = False) -> None:
+def convert(
+    G: nn.Module, shape: tuple[int, ...], xml_path: Path, lookup: bool = False, config=None, nice: int = 0
+) -> None:
     """Export ``G`` for an input of ``shape`` (ONNX, then OpenVINO IR with fp32 weights) to ``xml_path``;
-    ``lookup``: the graph after the stems, whose inputs are the stems' outputs for that input shape."""
+    ``lookup``: the graph after the stems, whose inputs are the stems' outputs for that input shape.
+
+    With ``config`` (G's :class:`~p2phd.models.config.ModelConfig`) the work runs in a child process at
+    niceness ``nice``, so that no thread of this process holds the GIL or the cores for long: measured
+    on the demo model with the editor converting on a background thread, the UI thread stalled
+    150-300 ms at a time in ``convert_model`` and 30-95 ms in the export; with a child at niceness 10
+    the longest gap was 9-15 ms."""
+    if config is not None:
+        _convert_in_child(G, config, shape, xml_path, lookup, nice)
+        return
     ov = require_openvino()
     graph = _ExportGraph(copy.deepcopy(G), lookup).eval()
     with torch.no_grad():  # a blank map: one key, so the stems cost nothing here
@@ -134,6 +152,49 @@ def convert(G: nn.Module, shape: tuple[int, ...], xml_path: Path, lookup: bool =
         os.replace(tmp, xml_path)  # the .xml last: its presence means the pair is complete
     finally:
         onnx_path.unlink(missing_ok=True)
+
+
+def _convert_in_child(G: nn.Module, config, shape, xml_path: Path, lookup: bool, nice: int) -> None:
+    """:func:`convert` in ``python -c`` at niceness ``nice``: G's weights go through a raw file (numpy's
+    ``tofile`` releases the GIL while writing), its architecture through ``config``."""
+    xml_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".convert-", dir=xml_path.parent) as tmp:
+        tensors = []
+        with open(Path(tmp) / "G.bin", "wb") as handle:
+            for name, tensor in G.state_dict().items():
+                array = tensor.detach().float().cpu().contiguous().numpy()
+                tensors.append({"name": name, "shape": list(array.shape)})
+                array.tofile(handle)
+        job = {"config": config.to_dict(), "tensors": tensors, "shape": list(shape), "xml": str(xml_path)}
+        (Path(tmp) / "job.json").write_text(json.dumps({**job, "lookup": bool(lookup)}))
+        code = (
+            "import os, sys\n"
+            "if hasattr(os, 'nice') and int(sys.argv[1]): os.nice(int(sys.argv[1]))\n"  # before any worker thread
+            "from p2phd.models.engine.backends.openvino import _convert_job\n"
+            "_convert_job(sys.argv[2])\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code, str(int(nice)), tmp], capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        raise RuntimeError(f"converting to OpenVINO failed: {lines[-1] if lines else f'exit {done.returncode}'}")
+
+
+def _convert_job(job_dir: str) -> None:
+    """The child's side of :func:`_convert_in_child`: rebuild G from the job and :func:`convert` it here."""
+    from p2phd.models.config import ModelConfig
+
+    job = json.loads((Path(job_dir) / "job.json").read_text())
+    G = ModelConfig.from_dict(job["config"]).build_G()
+    raw = np.fromfile(Path(job_dir) / "G.bin", dtype=np.float32)
+    state, offset = {}, 0
+    for entry in job["tensors"]:
+        count = int(np.prod(entry["shape"], dtype=np.int64))
+        state[entry["name"]] = torch.from_numpy(raw[offset : offset + count].reshape(entry["shape"]))
+        offset += count
+    if offset != raw.size:
+        raise ValueError(f"weights file holds {raw.size} values, the job names {offset}")
+    G.load_state_dict(state, strict=True)
+    convert(G.float().eval(), tuple(job["shape"]), Path(job["xml"]), job["lookup"])
 
 
 @contextmanager
@@ -164,13 +225,14 @@ class OpenVinoGenerator:
     than the calls (the editor prepares in the background); :meth:`ready` tells whether a call for a
     shape would convert or compile first."""
 
-    def __init__(self, G: nn.Module, precision: str, cache_dir: Path, lookup: bool = True):
+    def __init__(self, G: nn.Module, precision: str, cache_dir: Path, lookup: bool = True, config=None):
         if precision not in OV_HINTS:
             raise ValueError(f"OpenVINO precision must be one of {OV_HINTS}, not {precision!r}")
         ov = require_openvino()
         self.G = G.float().eval()
         self.requested = precision
         self.lookup = lookup
+        self.config = config  # G's ModelConfig: converting runs in a child process (see convert)
         self.stems = Stems(self.G).eval() if lookup else None
         self.input_nc = stem_slots(self.G)[0][1].in_channels
         self.cache_dir = Path(cache_dir)
@@ -198,8 +260,9 @@ class OpenVinoGenerator:
     def ready(self, shape: tuple[int, ...]) -> bool:
         return tuple(int(s) for s in shape) in self._compiled
 
-    def prepare(self, shape: tuple[int, ...]):
-        """Convert (unless cached on disk) and compile for ``shape``; returns the compiled model."""
+    def prepare(self, shape: tuple[int, ...], background: bool = False):
+        """Convert (unless cached on disk) and compile for ``shape``; returns the compiled model.
+        ``background``: converting yields the CPU to the rest of the machine (the editor's UI)."""
         shape = tuple(int(s) for s in shape)
         with self._lock:
             if shape in self._compiled:
@@ -208,7 +271,7 @@ class OpenVinoGenerator:
             xml = self.ir_path(shape)
             with _file_lock(xml.with_suffix(".lock")):
                 if not xml.exists():
-                    convert(self.G, shape, xml, self.lookup)
+                    convert(self.G, shape, xml, self.lookup, self.config, BACKGROUND_NICE if background else 0)
                     self.converted += 1
             config = {"INFERENCE_PRECISION_HINT": self.requested, "PERFORMANCE_HINT": "LATENCY"}
             compiled = self._core.compile_model(self._core.read_model(str(xml)), "CPU", config)

@@ -1,0 +1,74 @@
+"""Converting to OpenVINO runs in a child process (the export and ``convert_model`` hold the GIL for
+hundreds of ms, which froze the editor's UI thread): niced when the editor prepares it in the
+background, not when a frame or the CLI needs it now; a failing child is a one-line error."""
+
+import subprocess
+
+import pytest
+import torch
+from p2phd.models.engine import engine as engine_mod
+from p2phd.models.engine.backends import openvino as ov_backend
+from p2phd.models.engine.engine import Engine
+from p2phd.models.engine.request import EngineRequest
+from test_engine import FP32, scene, tiny_bundle, tiny_config
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine_mod, "CACHE_DIR", tmp_path)
+    return tmp_path / "openvino"
+
+
+@pytest.fixture
+def children(monkeypatch):
+    """The argv of every child process the backend starts."""
+    started = []
+    real = subprocess.run
+
+    def run(argv, *args, **kwargs):
+        started.append(list(argv))
+        return real(argv, *args, **kwargs)
+
+    monkeypatch.setattr(ov_backend.subprocess, "run", run)
+    return started
+
+
+def nice_of(argv) -> int:
+    return int(argv[3])  # [python, -c, code, nice, job dir]
+
+
+def test_background_preparation_converts_in_a_niced_child(cache, children):
+    pytest.importorskip("openvino")
+    label, inst = scene()
+    h, w = label.shape
+    engine = Engine(tiny_bundle(tiny_config()), FP32, backend="auto", fast_path=True, interactive=True)
+    assert engine.prepare_fast((w, h))
+    assert len(children) == 1 and nice_of(children[0]) == ov_backend.BACKGROUND_NICE
+    assert len(list((cache / "ir").glob("*.xml"))) == 1
+    assert not list((cache / "ir").glob(".convert-*"))  # the job's weights are gone
+    eager = Engine(tiny_bundle(tiny_config()), FP32, backend="eager")
+    x = eager.encode(EngineRequest(label, inst))
+    with torch.inference_mode():
+        ref, _ = eager._generate(x)
+        out, _ = engine._generate(x)
+    assert engine.backend_used.startswith("openvino") and (out - ref).abs().max() <= 1e-3
+
+
+def test_a_frame_that_needs_it_now_converts_at_normal_priority(cache, children):
+    pytest.importorskip("openvino")
+    engine = Engine(tiny_bundle(tiny_config()), FP32, backend="openvino")
+    assert engine.run(EngineRequest(*scene())).backend.startswith("openvino")
+    assert len(children) == 1 and nice_of(children[0]) == 0
+
+
+def test_a_failing_child_is_a_one_line_error(tmp_path):
+    pytest.importorskip("openvino")
+    cfg = tiny_config()
+    G = tiny_bundle(cfg).G.float().eval()
+    xml = tmp_path / "ir" / "model.xml"
+    shape = Engine(tiny_bundle(cfg), FP32, backend="eager").input_shape((128, 64))
+    wrong = cfg.replace(ngf=cfg.ngf * 2)  # the child builds another architecture: its weights do not fit
+    with pytest.raises(RuntimeError, match="converting to OpenVINO failed") as info:
+        ov_backend.convert(G, shape, xml, True, wrong)
+    assert "\n" not in str(info.value) and "size mismatch" in str(info.value)
+    assert not xml.exists() and not list(xml.parent.glob(".convert-*"))
