@@ -64,6 +64,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a("--ndf", type=int, default=64)
     a("--lambda_feat", type=float, default=10.0)
     a("--no_ganFeat_loss", action="store_true")
+    a(
+        "--lambda_L1",
+        type=float,
+        default=0.0,
+        help="weight of pix2pix's L1 loss between fake and real photo (default 0: NVIDIA's pix2pixHD has none). "
+        "Without VGG weights, a few frames and few iterations, 10 suppresses the transposed convs' grid and "
+        "holds each class's colour",
+    )
     a("--no_vgg_loss", action="store_true")
     a("--vgg_weights", default=None, help="VGG19 weights file for the perceptual loss (never downloaded)")
     a("--no_lsgan", action="store_true", help="vanilla GAN loss instead of least squares")

@@ -173,6 +173,8 @@ class Trainer:
                 losses["G_GAN_Feat"] = self.feat_loss(pred_fake, pred_real)
             if self.vgg_loss is not None:
                 losses["G_VGG"] = self.vgg_loss(fake.float(), real) * self.opt.lambda_feat
+            if self.opt.lambda_L1 > 0:
+                losses["G_L1"] = (fake.float() - real.float()).abs().mean() * self.opt.lambda_L1
         loss_G = sum(losses.values())
         self.optimizer_G.zero_grad(set_to_none=True)
         self.scaler_G.scale(loss_G).backward()
