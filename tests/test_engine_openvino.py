@@ -102,6 +102,19 @@ def test_interactive_engine_renders_eager_until_prepared(cache):
     assert psnr(second.image, first.image) >= 40
 
 
+def test_interactive_engine_compiles_a_cached_conversion_in_its_first_frame(cache):
+    pytest.importorskip("openvino")
+    cfg = tiny_config()
+    label, inst = scene()
+    h, w = label.shape
+    first = Engine(tiny_bundle(cfg), FP32, backend="auto", fast_path=True, interactive=True)
+    assert first.prepare_fast((w, h)) and first._openvino.converted == 1
+    again = Engine(tiny_bundle(cfg), FP32, backend="auto", fast_path=True, interactive=True)  # a new session
+    assert not again.fast_ready((w, h))
+    result = again.run(EngineRequest(label, inst))
+    assert result.backend.startswith("openvino") and again._openvino.converted == 0  # compiled, not converted
+
+
 def test_a_failed_preparation_leaves_eager_frames(cache, monkeypatch):
     pytest.importorskip("openvino")
 

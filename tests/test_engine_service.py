@@ -3,12 +3,14 @@
 Fake engines block on events; no sleeps, no timing: every wait is released by an event and the
 timeouts are only safety nets."""
 
+import os
+import sys
 import threading
 
 import numpy as np
 import pytest
 from p2phd.models.engine.request import EngineRequest, EngineResult, RunCancelledError
-from p2phd.models.engine.service import EngineService, NoModelError
+from p2phd.models.engine.service import EngineService, JobQueue, NoModelError
 
 TIMEOUT = 10
 
@@ -229,3 +231,21 @@ def test_request_is_a_frozen_private_copy():
     assert req.dirty == (0, 1, 4, 3)  # clipped to the map
     with pytest.raises(TypeError):
         req.styles[6] = 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_a_niced_queue_runs_its_jobs_at_lower_priority_and_leaves_the_caller_alone():
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    caller = niceness()
+    seen = []
+    queue = JobQueue(seen.append, nice=3)
+    queue.submit("frame", lambda should_cancel: niceness())
+    assert queue.wait_idle(10)
+    plain = JobQueue(seen.append)
+    plain.submit("frame", lambda should_cancel: niceness())
+    assert plain.wait_idle(10)
+    assert [o.result for o in seen] == [min(caller + 3, 19), caller] and niceness() == caller
+    queue.close()
+    plain.close()

@@ -23,8 +23,9 @@ from pathlib import Path
 from p2phd.editor.document import Document
 from p2phd.editor.events import ChangeEvent
 from p2phd.editor.qt.image_convert import rgb_to_qimage
-from p2phd.editor.qt.workers import EngineJobs
+from p2phd.editor.qt.workers import WORKER_NICE, EngineJobs
 from p2phd.models.engine.request import EngineRequest, EngineResult, union_rect
+from p2phd.models.engine.service import lower_thread_priority
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QImage
 
@@ -253,6 +254,7 @@ class RenderController(QObject):
         relay = self._fast_relay
 
         def prepare() -> None:  # on the preparation thread: only the engine's thread-safe prepare_fast
+            lower_thread_priority(WORKER_NICE)  # OpenVINO's compile threads start here: yield to the UI
             try:
                 ok = engine.prepare_fast((w, h))
             except Exception:  # prepare_fast reports failures by returning False; be safe anyway

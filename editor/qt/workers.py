@@ -16,6 +16,9 @@ from typing import Any
 from p2phd.models.engine.service import EngineService, JobQueue, Outcome
 from PySide6.QtCore import QObject, Qt, Signal
 
+# The workers' niceness increment: their compute threads yield the cores to the UI thread at once
+# (see p2phd.models.engine.service.lower_thread_priority).
+WORKER_NICE = 5
 OnDone = Callable[[Any], None]
 OnError = Callable[[BaseException], None]
 
@@ -110,7 +113,7 @@ class EngineJobs(_QtDelivery):
 
     def __init__(self, parent: QObject | None = None, engine: Any = None):
         super().__init__(parent)
-        self.service = EngineService(self._relay.sig_outcome.emit, engine)
+        self.service = EngineService(self._relay.sig_outcome.emit, engine, nice=WORKER_NICE)
         self.destroyed.connect(lambda *_, service=self.service: service.close(0))
 
     def _queue(self) -> JobQueue:
@@ -162,7 +165,7 @@ class BackgroundRunner(_QtDelivery):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._jobs = JobQueue(self._relay.sig_outcome.emit, "p2phd-background")
+        self._jobs = JobQueue(self._relay.sig_outcome.emit, "p2phd-background", nice=WORKER_NICE)
         self.destroyed.connect(lambda *_, jobs=self._jobs: jobs.close(0))
 
     def _queue(self) -> JobQueue:

@@ -254,9 +254,12 @@ class Engine:
             return False
         if self.backend == "openvino" or self._openvino.ready(tuple(x.shape)):
             return True
-        if self.interactive:
-            return False
         shape = tuple(x.shape)
+        if self.interactive:
+            # converted before (on disk): compiling takes seconds, less than an eager frame of a big model
+            # (label2city_1024p at 2048x1024: 2-3 s vs ~20 s here), so the first frame waits for it;
+            # a conversion (minutes) never runs in a frame
+            return self._openvino.ir_path(shape).exists() and self._prepare(shape)
         if self.notify is not None and not self._openvino.ir_path(shape).exists():
             self.notify(
                 f"converting the model for OpenVINO at {shape[-1]}x{shape[-2]} "

@@ -21,6 +21,7 @@ Qt-free and torch-free at import: the engine is built by the loader a caller pas
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -33,6 +34,23 @@ __all__ = ["EngineService", "JobQueue", "NoModelError", "Outcome", "RunCancelled
 
 LOAD, FRAME, STYLES, APPEARANCE = "load", "frame", "styles", "appearance"
 ShouldCancel = Callable[[], bool]
+
+
+def lower_thread_priority(increment: int) -> bool:
+    """Raise the calling thread's niceness by ``increment``; threads it starts afterwards (torch's OpenMP
+    team, OpenVINO's workers) inherit it. Linux only (niceness is per thread there); False elsewhere.
+
+    Why: on a 2-core machine a frame's compute threads and the UI thread compete for the cores, and the
+    UI thread waited up to 33-46 ms for a time slice while an OpenVINO frame ran (issue 11's stall
+    bench); niced compute threads yield to it at once."""
+    if not sys.platform.startswith("linux") or increment <= 0:
+        return False
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + increment)
+    except OSError:
+        return False
+    return True
 
 
 class NoModelError(RuntimeError):
@@ -73,8 +91,9 @@ class JobQueue:
     and failed requests of the kind folded in.
     """
 
-    def __init__(self, deliver: Callable[[Outcome], None], name: str = "p2phd-jobs"):
+    def __init__(self, deliver: Callable[[Outcome], None], name: str = "p2phd-jobs", nice: int = 0):
         self._deliver = deliver
+        self._nice = nice  # the worker's niceness increment (see lower_thread_priority); a GUI's choice
         self._cond = threading.Condition()
         self._pending: dict[str, _Job] = {}  # insertion order is run order
         self._latest: dict[str, int] = {}  # newest ticket per kind: older ones are stale
@@ -131,6 +150,7 @@ class JobQueue:
             return kind in self._pending or (self._running is not None and self._running.kind == kind)
 
     def _loop(self) -> None:
+        lower_thread_priority(self._nice)  # before the first job starts any compute threads
         while True:
             with self._cond:
                 while not self._pending and not self._closed:
@@ -199,9 +219,11 @@ class EngineService:
     running it anywhere but in a job is a bug.
     """
 
-    def __init__(self, deliver: Callable[[Outcome], None], engine: Any = None, name: str = "p2phd-engine"):
+    def __init__(
+        self, deliver: Callable[[Outcome], None], engine: Any = None, name: str = "p2phd-engine", nice: int = 0
+    ):
         self._engine = engine
-        self.jobs = JobQueue(deliver, name)
+        self.jobs = JobQueue(deliver, name, nice)
 
     @property
     def engine(self) -> Any:
