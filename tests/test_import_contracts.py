@@ -36,5 +36,8 @@ def test_import_contracts_are_kept(tmp_path):
     for name in ("models", "editor"):
         (farm / name).symlink_to(ROOT / name, target_is_directory=True)
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    run = subprocess.run([exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True, env=env)
+    # utf-8 whatever the locale: import-linter draws its banner with box characters
+    run = subprocess.run(
+        [exe, "--no-cache"], cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", env=env
+    )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
