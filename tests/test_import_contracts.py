@@ -35,7 +35,7 @@ def test_import_contracts_are_kept(tmp_path):
     farm.mkdir()
     for name in ("models", "editor"):
         (farm / name).symlink_to(ROOT / name, target_is_directory=True)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "PYTHONIOENCODING": "utf-8"}
     # utf-8 whatever the locale: import-linter draws its banner with box characters
     run = subprocess.run(
         [exe, "--no-cache"], cwd=ROOT, capture_output=True, encoding="utf-8", errors="replace", env=env
