@@ -15,7 +15,7 @@ from p2phd.models.checkpoint.bundle import Bundle
 from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.config import ARCHS
 from p2phd.models.engine.device import applied, backend_flags, peak_gpu_memory_gib, synchronizer
-from p2phd.models.engine.engine import Engine, lookup_for, precision_for
+from p2phd.models.engine.engine import Engine, fast_path_for, lookup_for, precision_for
 from p2phd.models.engine.precision import Precision
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.inputs.network_input import encode_input, feature_map
@@ -101,7 +101,8 @@ def run_benchmark(
     sync = synchronizer(chosen.device)
     if chosen.device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    engine = Engine(bundle, chosen, backend, lookup_for(precision, chosen))
+    fast = fast_path_for(precision, chosen, backend)  # what p2phd synthesize runs by default
+    engine = Engine(bundle, chosen, backend, lookup=lookup_for(precision, chosen), fast_path=fast)
     report.update(
         load_s=time.perf_counter() - t0,
         device=chosen.device,
