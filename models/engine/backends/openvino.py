@@ -293,8 +293,10 @@ class OpenVinoGenerator:
             inputs = [np.ascontiguousarray(x.detach().float().cpu().numpy())]
         t1 = time.perf_counter()
         request = compiled.create_infer_request()
-        request.infer(dict(enumerate(inputs)))
-        outs = [torch.from_numpy(np.array(request.get_output_tensor(i).data)) for i in range(len(compiled.outputs))]
+        # No numpy copies: inputs are shared with OpenVINO and outputs cloned by torch, which releases the
+        # GIL (np.array of the 268 MB coarse features held it long enough to stall the editor's UI).
+        request.infer(dict(enumerate(inputs)), share_inputs=True)
+        outs = [torch.from_numpy(request.get_output_tensor(i).data).clone() for i in range(len(compiled.outputs))]
         self.last_timings = {"stems": t1 - t0, "openvino": time.perf_counter() - t1}
         if not self.local:
             return outs[0], None, None
