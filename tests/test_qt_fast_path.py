@@ -61,6 +61,16 @@ def exact_frames(frames):
     return [f for f in frames if not f.preview]
 
 
+def stroke_and_wait(qtbot, window):
+    """Paint a car stroke and return the exact frame of the document's new revision."""
+    window.document.paint_stroke([(10, 100), (60, 100)], CAR, 4)
+    with qtbot.waitSignal(
+        window.render.sig_frame, timeout=60000, check_params_cb=lambda f: f.revision == window.document.revision
+    ) as blocker:
+        pass
+    return blocker.args[0]
+
+
 def test_first_frame_is_eager_then_the_fast_path_renders_it_again(qtbot, tmp_path, bundle_dir, cache, monkeypatch):
     pytest.importorskip("openvino")
     prepare = GatedPrepare(monkeypatch)
@@ -86,12 +96,7 @@ def test_first_frame_is_eager_then_the_fast_path_renders_it_again(qtbot, tmp_pat
     assert "openvino" in window.status_latency.text() and "+ lookup" in window.status_latency.text()
     assert len(list((cache / "ir").glob("*.xml"))) == 1  # converted once, on disk
     # an edit renders exact through the fast path too
-    window.document.paint_stroke([(10, 100), (60, 100)], CAR, 4)
-    with qtbot.waitSignal(
-        window.render.sig_frame, timeout=60000, check_params_cb=lambda f: f.revision == window.document.revision
-    ) as blocker:
-        pass
-    assert blocker.args[0].backend.startswith("openvino")
+    assert stroke_and_wait(qtbot, window).backend.startswith("openvino")
     assert len(prepare.calls) == 1  # ready for this size: nothing prepared again
 
 
@@ -121,12 +126,7 @@ def test_a_failed_preparation_leaves_eager_frames_and_says_so(qtbot, tmp_path, b
         window.load_model(bundle_dir, "cpu", "auto")
     assert window.status_fast.isVisible() and "failed" in window.status_fast.text()
     assert "exploded" in window.status_fast.toolTip() and "exploded" in window.render.fast_error
-    window.document.paint_stroke([(10, 100), (60, 100)], CAR, 4)
-    with qtbot.waitSignal(
-        window.render.sig_frame, timeout=60000, check_params_cb=lambda f: f.revision == window.document.revision
-    ) as blocker:
-        pass
-    assert blocker.args[0].backend.startswith("eager")
+    assert stroke_and_wait(qtbot, window).backend.startswith("eager")
     assert window.render.fast_state == "failed"  # not retried for every frame
 
 

@@ -252,9 +252,9 @@ class Engine:
     def _use_fast(self, x: torch.Tensor) -> bool:
         if self._openvino is None or self._fast_failed is not None:
             return False
-        if self.backend == "openvino" or self._openvino.ready(tuple(x.shape)):
-            return True
         shape = tuple(x.shape)
+        if self.backend == "openvino" or self._openvino.ready(shape):
+            return True
         if self.interactive:
             # converted before (on disk): compiling takes seconds, less than an eager frame of a big model
             # (label2city_1024p at 2048x1024: 2-3 s vs ~20 s here), so the first frame waits for it;

@@ -18,6 +18,7 @@ input convolutions it computes as lookups), so ``floor_s`` = MACs / rate and ``x
 from __future__ import annotations
 
 import copy
+import importlib.util
 import statistics
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from p2phd.models.checkpoint.bundle import Bundle
 from p2phd.models.engine.backends.onnx_export import export_onnx
 from p2phd.models.engine.backends.stems import stem_slots
 from p2phd.models.engine.benchmark import psnr, synthetic_scene
-from p2phd.models.engine.engine import CACHE_DIR, Engine, fast_path_for, lookup_for, precision_for
+from p2phd.models.engine.engine import CACHE_DIR, Engine, fast_path_for, lookup_for, openvino_installed, precision_for
 from p2phd.models.engine.precision import Precision, cpu_supports_bf16
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.mapfiles.to_image import to_uint8_image
@@ -73,33 +74,28 @@ def gemm_rate(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> float:
     return n**3 / statistics.median(times) / 1e9
 
 
-def _module_available(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
+Encode = Callable[[], torch.Tensor]  # NVIDIA's encoding of the bench's request (fp32, N=1)
 
 
-def _openvino_raw(bundle: Bundle, request: EngineRequest, cache: Path) -> tuple[Frame, dict]:
+def _openvino_raw(bundle: Bundle, encode: Encode, cache: Path) -> tuple[Frame, dict]:
     """OpenVINO on the whole generator (no lookups), bf16 asked: what a user's own conversion gives."""
     from p2phd.models.engine.backends.openvino import OpenVinoGenerator
 
-    encoder = Engine(bundle_copy(bundle), FP32, "eager")  # NVIDIA's encoding of the input
-    x = encoder.encode(request).float()
+    x = encode()
     ov = OpenVinoGenerator(copy.deepcopy(bundle.G).float(), "bf16", cache, lookup=False)
 
     def frame() -> np.ndarray:
-        return to_uint8_image(ov(encoder.encode(request).float())[0][0])
+        return to_uint8_image(ov(encode())[0][0])
 
     ov.prepare(tuple(x.shape))
     return frame, {"precision_used": ov.precision_used, "converted": ov.converted}
 
 
-def _onnxruntime(bundle: Bundle, request: EngineRequest, cache: Path) -> tuple[Frame, dict]:
+def _onnxruntime(bundle: Bundle, encode: Encode, cache: Path) -> tuple[Frame, dict]:
     import onnxruntime as ort
     from p2phd.models.engine.backends.openvino import weights_hash
 
-    encoder = Engine(bundle_copy(bundle), FP32, "eager")
-    x = encoder.encode(request).float()
+    x = encode()
     G = copy.deepcopy(bundle.G).float().eval()
     path = cache / "onnx" / f"{weights_hash(G)[:16]}-{'x'.join(map(str, x.shape))}.onnx"
     converted = 0
@@ -113,8 +109,7 @@ def _onnxruntime(bundle: Bundle, request: EngineRequest, cache: Path) -> tuple[F
     name = session.get_inputs()[0].name
 
     def frame() -> np.ndarray:
-        x = encoder.encode(request).float().numpy()
-        return to_uint8_image(torch.from_numpy(session.run(None, {name: x})[0])[0])
+        return to_uint8_image(torch.from_numpy(session.run(None, {name: encode().numpy()})[0])[0])
 
     return frame, {"converted": converted}
 
@@ -124,7 +119,9 @@ def bundle_copy(bundle: Bundle) -> Bundle:
     return Bundle(bundle.config, copy.deepcopy(bundle.G), copy.deepcopy(bundle.E), dict(bundle.clusters))
 
 
-def contenders(bundle: Bundle, request: EngineRequest, cache: Path) -> dict[str, Callable[[], tuple[Frame, dict]]]:
+def contenders(
+    bundle: Bundle, request: EngineRequest, cache: Path, encode: Encode
+) -> dict[str, Callable[[], tuple[Frame, dict]]]:
     """name -> set-up function returning (frame function, facts); peers only where installed."""
 
     def engine(precision: str, backend: str) -> Callable[[], tuple[Frame, dict]]:
@@ -150,10 +147,10 @@ def contenders(bundle: Bundle, request: EngineRequest, cache: Path) -> dict[str,
         return setup
 
     found = {"eager fp32": engine("fp32", "eager"), "ours": engine("auto", "auto")}
-    if _module_available("openvino"):
-        found["openvino bf16"] = lambda: _openvino_raw(bundle, request, cache)
-    if _module_available("onnxruntime"):
-        found["onnxruntime fp32"] = lambda: _onnxruntime(bundle, request, cache)
+    if openvino_installed():
+        found["openvino bf16"] = lambda: _openvino_raw(bundle, encode, cache)
+    if importlib.util.find_spec("onnxruntime") is not None:
+        found["onnxruntime fp32"] = lambda: _onnxruntime(bundle, encode, cache)
     return found
 
 
@@ -171,7 +168,12 @@ def run_peers(
     bundle = load()
     label, inst = synthetic_scene(w, h)
     request = EngineRequest(label, inst, revision=1)
-    x = Engine(bundle_copy(bundle), FP32, "eager").encode(request).float()
+    encoder = Engine(bundle_copy(bundle), FP32, "eager")  # one encoder for the peers that need one
+
+    def encode() -> torch.Tensor:
+        return encoder.encode(request).float()
+
+    x = encode()
     total_macs, stem_macs = conv_macs(copy.deepcopy(bundle.G).float().eval(), x)
     rates = {"fp32": gemm_rate(torch.float32)}
     if cpu_supports_bf16():
@@ -179,7 +181,7 @@ def run_peers(
     log(f"{total_macs / 1e9:.1f} GMAC per frame ({stem_macs / 1e9:.1f} in the input convs); GEMM GMAC/s {rates}")
 
     frames, rows, facts_of = {}, {}, {}
-    for name, setup in contenders(bundle, request, cache).items():
+    for name, setup in contenders(bundle, request, cache, encode).items():
         if only and name not in only:
             continue
         t0 = time.perf_counter()
