@@ -302,3 +302,31 @@ def test_a_running_instance_is_never_offered_and_a_killed_one_once(tmp_path):
     assert same_state(claims[0].load(), expected_after(9))
     claims[0].discard()
     assert os.listdir(tmp_path) == []
+
+
+def test_with_a_worker_the_editing_thread_never_encodes_the_whole_document(tmp_path, monkeypatch):
+    """The journal's base record (the whole document) is encoded ahead by the worker, from the state
+    the journal starts from: the first edit, and the first after a save, only append it."""
+    import threading
+
+    doc = Document(256, 128, fill=7)
+    on_editing_thread = []
+    encode = history_io.steps_record
+
+    def spy(*args, **kwargs):
+        if kwargs.get("op") == "base" and threading.current_thread() is threading.main_thread():
+            on_editing_thread.append(kwargs)
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(history_io, "steps_record", spy)
+    saver = Autosaver(doc, tmp_path, background=True, clock=FakeClock())
+    doc.paint_stroke([(20, 20)], 26, 4)
+    doc.paint_stroke([(60, 30)], 24, 3)
+    saver.discard()  # as after a normal save: the next edit starts a new journal
+    doc.paint_stroke([(100, 60)], 11, 5)
+    doc.undo()
+    assert on_editing_thread == [] and saver.records == 2 + 4 and  # two bases, four edits
+         saver.last_error is None
+    saver.flush()
+    assert same_state(load_state(tmp_path, saver.stem).to_document(), doc)
+    saver.close()

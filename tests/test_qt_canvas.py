@@ -45,6 +45,7 @@ def test_label_image_recolours_only_the_dirty_rect():
     assert np.array_equal(image.pixels()[:5, :5], colorize(label[:5, :5]))
     assert np.array_equal(image.pixels()[5:10, 5:10], colorize(np.full((5, 5), 7, np.uint8)))  # untouched
     assert np.array_equal(qimage_to_rgb(image.image)[:5, :5], colorize(label[:5, :5]))  # the QImage shares it
+    assert {image.image.pixelColor(x, y).alpha() for x in (0, 3, 40) for y in (0, 3, 20)} == {255}
 
 
 def test_side_by_side_panes_share_one_transform(canvas):
