@@ -12,8 +12,8 @@ compressed: usually kilobytes; the OS keeps them across a crash of the process).
 encoded and written by one worker thread when ``background=True`` (newest wins), so the UI never
 waits for PNG encoding or ``fsync``. A journal starts with a base record (the whole document:
 ~25 ms to compress at 2048 x 1024); with ``background=True`` the worker encodes it ahead, from a
-copy of the state the journal starts from, so the first edit only appends it. The GUI calls :meth:`Autosaver.tick` from a timer: a stroke
-held open for ``interval`` seconds is snapshotted too.
+copy of the state the journal starts from, so the first edit only appends it. The GUI calls
+:meth:`Autosaver.tick` from a timer: a stroke held open for ``interval`` seconds is snapshotted too.
 """
 
 from __future__ import annotations
