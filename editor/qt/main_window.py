@@ -18,6 +18,7 @@ from p2phd.editor.qt.model_notice import DemoModelNotice
 from p2phd.editor.qt.render_controller import ModelSettings, RenderController, RenderedFrame
 from p2phd.editor.qt.toolbar_widgets import DocumentUndoFilter
 from p2phd.editor.qt.tools import ToolManager
+from p2phd.models.checkpoint.card import model_card
 from p2phd.models.labels import BY_ID, class_of
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QProgressBar, QVBoxLayout, QWidget
@@ -270,14 +271,11 @@ class MainWindow(QMainWindow):
         if "object" in self.docks:
             self.docks["object"].set_engine(engine, self.render.jobs)
         library = self.docks.get("library")
-        path = getattr(getattr(engine, "bundle", None), "path", None)
         if library is not None:
-            library.set_library(self._load_library(path))
+            library.set_library(self.render.library)  # read on the engine thread
 
     def _show_model_card(self, engine) -> None:
         """The model's card in the status bar (tooltip) and the Model menu; the demo notice once."""
-        from p2phd.models.checkpoint.card import model_card
-
         bundle = getattr(engine, "bundle", None)
         try:
             card = None if bundle is None else model_card(bundle)
@@ -292,17 +290,6 @@ class MainWindow(QMainWindow):
         else:
             self.status_device.setToolTip("")
         self.notice.offer(card)
-
-    @staticmethod
-    def _load_library(path):
-        if path is None:
-            return None
-        try:
-            from p2phd.models.features.library import ObjectLibrary
-
-            return ObjectLibrary.load(path) or None
-        except (ImportError, ValueError, OSError):
-            return None
 
     # -- status --------------------------------------------------------------------------------------------------------
     def show_message(self, text: str) -> None:
