@@ -219,7 +219,7 @@ def test_default_brush_visibly_changes_the_demo_photo():
     r = default_radius(doc.width, doc.height)
     doc.paint_stroke([(700, 900), (1300, 900)], BY_NAME["terrain"].id, r)
     after = engine.run(EngineRequest(*doc.snapshot()[:3])).image.astype(int)
-    k = after.shape[1] / doc.width  # the demo renders at 512 x 256
+    k = after.shape[1] / doc.width  # the demo renders at its native size (1024 x 512)
     stroke = Rect(round((700 - r) * k), round((900 - r) * k), round((1300 + r) * k), round((900 + r) * k))
     assert stroke.height >= 8  # at least 8 network pixels across
     diff = np.abs(after - before).sum(axis=2)[stroke.slices]
@@ -321,7 +321,8 @@ def test_demo_card_from_config_and_readme():
     demo = Path(__file__).resolve().parents[1] / "checkpoints" / "demo"
     config = ModelConfig.load(demo / "config.json")
     card = card_for(config, demo, has_encoder=True, feature_classes=11)
-    assert card.is_demo and card.native_size == "512 x 256" and card.instance_features
+    assert card.is_demo and card.native_size == f"{config.native_width} x {config.native_height}"
+    assert card.instance_features
     assert card.trained_on.startswith("8 Cityscapes frames")
     bare = card_for(config.replace(provenance={}), demo)  # no trained_on: the README's first line says it
     assert bare.trained_on == "8 Cityscapes frames" and not bare.instance_features

@@ -1,5 +1,6 @@
 """The README's Python examples run as written (scripted editing, then rendering with the demo model)."""
 
+import json
 import re
 from pathlib import Path
 
@@ -22,5 +23,7 @@ def test_readme_python_examples_run(tmp_path, monkeypatch, capsys):
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert (tmp_path / "scene.p2phd").is_file() and (tmp_path / "scene_gtFine_labelIds.png").is_file()
-    assert namespace["image"].shape == (256, 512, 3)  # the demo model renders at its native size
+    config = json.loads((ROOT / "checkpoints" / "demo" / "config.json").read_text())
+    native = (config["native_height"], config["native_width"], 3)
+    assert namespace["image"].shape == native  # the demo model renders at its native size
     assert "pixels" in capsys.readouterr().out  # the subscribed callback saw change events
