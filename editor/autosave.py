@@ -160,7 +160,7 @@ class Autosaver:
     def flush(self) -> None:
         """Wait until the background worker has written everything handed to it."""
         with self._cond:
-            self._cond.wait_for(lambda: self._pending is None and self._base_job is None and not self._busy)
+            self._cond.wait_for(self._worker_idle)
 
     def discard(self) -> None:
         """Delete this instance's recovery files (after a normal save); the lock stays held."""
@@ -211,9 +211,7 @@ class Autosaver:
             self.save_now()
 
     def _journal(self, event: ChangeEvent) -> None:
-        history = self.document.history
-        undo_items, redo_items = history.undo_items, history.redo_items
-        tops = (undo_items[-1] if undo_items else None, redo_items[-1] if redo_items else None)
+        tops = self._history_tops()
         old_tops = old_undo, old_redo = self._tops
         now = time.time()
         prepared, self._prepared = self._prepared, None
@@ -324,7 +322,10 @@ class Autosaver:
 
     # -- snapshots ------------------------------------------------------------------------------------
     def _idle(self) -> bool:
-        return self._worker is None or (self._pending is None and self._base_job is None and not self._busy)
+        return self._worker is None or self._worker_idle()
+
+    def _worker_idle(self) -> bool:
+        return self._pending is None and self._base_job is None and not self._busy
 
     def _write(self, snapshot: tuple) -> None:
         label, inst, styles, model_id, undo, redo, generation = snapshot
