@@ -136,3 +136,31 @@ def test_mixed_windows_match_a_brute_force_window_scan():
     p = padded.numpy()
     want = np.array([[np.ptp(p[y : y + k, x : x + k]) > 0 for x in range(keys.shape[1])] for y in range(keys.shape[0])])
     assert got.shape == keys.shape and np.array_equal(got, want) and 0 < want.mean() < 1
+
+
+@pytest.mark.parametrize("shape", [(3, 16, 24), (2, 15, 9), (1, 1, 1), (5, 2, 7)])
+def test_strided_sum_pool_is_nvidias_input_pool(shape):
+    from p2phd.models.engine.backends.stems import avg_pool_3x3_stride2
+
+    src = torch.randn(*shape)
+    want = nn.AvgPool2d(3, stride=2, padding=[1, 1], count_include_pad=False)(src[None])[0]
+    out = torch.full(want.shape, float("nan"))
+    avg_pool_3x3_stride2(src, out, torch.empty(2, (shape[1] + 1) // 2, shape[2]))  # 2 channels per pass
+    torch.testing.assert_close(out, want, atol=1e-6, rtol=1e-6)
+
+
+def test_buffered_stems_reuse_their_memory_and_keep_no_stale_values():
+    from p2phd.models.engine.backends.stems import Stems
+
+    G = CFG.build_G().eval()
+    plain, buffered = Stems(G), Stems(G, reuse_buffers=True)
+    with torch.inference_mode():
+        first = buffered(_input(CFG, seed=0))
+        pointers = [t.data_ptr() for t in first]
+        x = _input(CFG, seed=1)  # another layout: every output value changes
+        second = buffered(x)
+        want = plain(x)
+    assert [t.data_ptr() for t in second] == pointers  # the same buffers, written again
+    assert all(conv.last_keys > 1 for conv in buffered.convs)  # lookups, not the conv fallback
+    for got, ref in zip(second, want, strict=True):
+        torch.testing.assert_close(got, ref, atol=2e-5, rtol=1e-5)

@@ -71,7 +71,7 @@ class OneHotConv(nn.Conv2d):
         self.last_keys = 0
         return super().forward(self.pad(x))
 
-    def _one(self, x: torch.Tensor) -> torch.Tensor:
+    def _one(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         _, c, h, w = x.shape
         r = self.k // 2
         if h <= r or w <= r:
@@ -81,8 +81,14 @@ class OneHotConv(nn.Conv2d):
             return self._fallback(x)
         key_vectors, key_map = found
         self.last_keys = key_vectors.shape[0]
-        out = lookup_conv(key_vectors, key_map.view(h, w), self.w_taps, self.bias32, self.k, x.dtype)
-        return out[None].contiguous(memory_format=_format_of(x))
+        flat = None if out is None else out.view(self.out_channels, h * w)
+        result = lookup_conv(key_vectors, key_map.view(h, w), self.w_taps, self.bias32, self.k, x.dtype, flat)
+        return result[None].contiguous(memory_format=_format_of(x))
+
+    def into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The fp32 output of one frame (N=1) written into ``out`` (1 x C_out x H x W, contiguous) where the
+        lookup applies; returns ``out``, or a new tensor when the frame fell back to the conv."""
+        return self._one(x.float(), out)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", lookup max_keys={self.max_keys}"
@@ -124,9 +130,13 @@ def lookup_conv(
     bias: torch.Tensor,
     k: int,
     out_dtype: torch.dtype = torch.float32,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """C_out x H x W (summed in fp32, returned as ``out_dtype``): the reflect-padded k x k
-    convolution of the image whose pixel (y, x) holds ``key_vectors[key_map[y, x]]``."""
+    convolution of the image whose pixel (y, x) holds ``key_vectors[key_map[y, x]]``.
+
+    ``out``: an fp32 C_out x (H*W) tensor to write into (a buffer kept across frames: the first touch of
+    a fresh 268 MB result cost more than filling it, measured at 2048x1024)."""
     h, w = key_map.shape
     r, taps = k // 2, k * k
     n_keys = key_vectors.shape[0]
@@ -135,7 +145,9 @@ def lookup_conv(
     single = table.sum(1) + bias  # the whole window on one key
     padded = F.pad(key_map.view(1, 1, h, w).float(), (r, r, r, r), mode="reflect")[0, 0]
     # channel-major from the start: transposing a (H*W, C_out) result cost 1 s at 2048x1024 (issue 11)
-    out = torch.index_select(single.T.contiguous(), 1, key_map.view(-1))  # (C_out, H*W)
+    if out is None:
+        out = torch.empty(c_out, h * w, dtype=torch.float32, device=key_map.device)
+    torch.index_select(single.T.contiguous(), 1, key_map.view(-1), out=out)  # (C_out, H*W)
     mixed = mixed_windows(padded, k).view(-1).nonzero().view(-1)
     if mixed.numel():
         wp = w + 2 * r

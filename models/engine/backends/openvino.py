@@ -235,7 +235,7 @@ class OpenVinoGenerator:
         self.requested = precision
         self.lookup = lookup
         self.config = config  # G's ModelConfig: converting runs in a child process (see convert)
-        self.stems = Stems(self.G).eval() if lookup else None
+        self.stems = Stems(self.G, reuse_buffers=True).eval() if lookup else None  # calls hold _call_lock
         self.input_nc = stem_slots(self.G)[0][1].in_channels
         self.cache_dir = Path(cache_dir)
         self.local = hasattr(G, "n_local_enhancers")
@@ -244,6 +244,7 @@ class OpenVinoGenerator:
         self._core.set_property({"CACHE_DIR": str(self.cache_dir / "blobs")})
         self._compiled: dict[tuple[int, ...], object] = {}
         self._lock = threading.Lock()
+        self._call_lock = threading.Lock()  # one frame at a time: the stems' buffers are reused
         self.precision_used: str | None = None  # what the last compiled model reports
         self.converted = 0  # conversions done by this object (the cache's misses)
         self.prepare_seconds: dict[tuple[int, ...], float] = {}  # convert (if needed) + compile, per shape
@@ -289,6 +290,10 @@ class OpenVinoGenerator:
         if x.shape[0] != 1:
             raise ValueError("the OpenVINO backend renders one frame at a time")
         compiled = self.prepare(tuple(x.shape))
+        with self._call_lock:
+            return self._call(compiled, x)
+
+    def _call(self, compiled, x: torch.Tensor):
         t0 = time.perf_counter()
         if self.stems is not None:
             with torch.inference_mode():
