@@ -30,6 +30,7 @@ import copy
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -160,7 +161,8 @@ def _convert_in_child(G: nn.Module, config, shape, xml_path: Path, lookup: bool,
     """:func:`convert` in ``python -c`` at niceness ``nice``: G's weights go through a raw file (numpy's
     ``tofile`` releases the GIL while writing), its architecture through ``config``."""
     xml_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".convert-", dir=xml_path.parent) as tmp:
+    # the child removes the job itself when done or when this process dies first (see _exit_with_parent)
+    with tempfile.TemporaryDirectory(prefix=".convert-", dir=xml_path.parent, ignore_cleanup_errors=True) as tmp:
         tensors = []
         with open(Path(tmp) / "G.bin", "wb") as handle:
             for name, tensor in G.state_dict().items():
@@ -172,13 +174,49 @@ def _convert_in_child(G: nn.Module, config, shape, xml_path: Path, lookup: bool,
         code = (
             "import os, sys\n"
             "if hasattr(os, 'nice') and int(sys.argv[1]): os.nice(int(sys.argv[1]))\n"  # before any worker thread
-            "from p2phd.models.engine.backends.openvino import _convert_job\n"
+            "from p2phd.models.engine.backends.openvino import _convert_job, _exit_with_parent\n"
+            "_exit_with_parent(sys.argv[2])\n"
             "_convert_job(sys.argv[2])\n"
         )
-        done = subprocess.run([sys.executable, "-c", code, str(int(nice)), tmp], capture_output=True, text=True)
-    if done.returncode != 0:
-        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-        raise RuntimeError(f"converting to OpenVINO failed: {lines[-1] if lines else f'exit {done.returncode}'}")
+        # stdin stays open and unused: the child's watchdog sees EOF when this process ends (closed, crashed
+        # or killed), so a conversion never outlives the editor that asked for it
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, str(int(nice)), tmp],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            stderr = child.stderr.read()
+            returncode = child.wait()
+        finally:
+            child.stdin.close()
+            child.stderr.close()
+    if returncode != 0:
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        raise RuntimeError(f"converting to OpenVINO failed: {lines[-1] if lines else f'exit {returncode}'}")
+
+
+def _exit_with_parent(job_dir: str) -> None:
+    """In the conversion child: a daemon thread that waits for EOF on stdin (the parent keeps the pipe
+    open until the child is done), then removes the job's files and this child's partial outputs and
+    exits at once. Without it a conversion went on for a minute after the editor closed."""
+
+    def watch() -> None:
+        while os.read(0, 1024):  # b'' only at EOF: the parent is gone. (Not sys.stdin: a daemon thread
+            pass  # blocked in its buffered reader makes the interpreter's shutdown abort.)
+        job = Path(job_dir)
+        try:
+            xml = Path(json.loads((job / "job.json").read_text())["xml"])
+            for partial in (f".{os.getpid()}.onnx", f".{os.getpid()}.tmp.xml", f".{os.getpid()}.tmp.bin"):
+                xml.with_suffix(partial).unlink(missing_ok=True)
+        except (OSError, ValueError, KeyError):
+            pass
+        shutil.rmtree(job, ignore_errors=True)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="p2phd-convert-watchdog", daemon=True).start()
 
 
 def _convert_job(job_dir: str) -> None:
@@ -196,7 +234,11 @@ def _convert_job(job_dir: str) -> None:
     if offset != raw.size:
         raise ValueError(f"weights file holds {raw.size} values, the job names {offset}")
     G.load_state_dict(state, strict=True)
-    convert(G.float().eval(), tuple(job["shape"]), Path(job["xml"]), job["lookup"])
+    del raw, state
+    try:
+        convert(G.float().eval(), tuple(job["shape"]), Path(job["xml"]), job["lookup"])
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)  # the parent may be gone: nobody else would
 
 
 @contextmanager
