@@ -136,6 +136,8 @@ def test_run_outputs(dataroot, tmp_path):
     assert (run / "web" / "loss_plot.png").is_file() and "images/" in (run / "web" / "index.html").read_text()
     bundle = load_bundle(run / "bundle")
     assert bundle.E is not None and bundle.config.native_width == 32 and bundle.config.native_height == 16
+    trained_on = bundle.config.provenance["trained_on"]  # what the model card shows
+    assert trained_on.startswith(f"2 frames of {dataroot.resolve().name} (") and " .. " in trained_on
 
 
 def test_bad_options_are_clear_errors(dataroot, tmp_path):

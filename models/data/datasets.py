@@ -26,6 +26,11 @@ class Triplet:
     feat: Path | None = None
 
 
+def frame_name(label: Path) -> str:
+    """A frame's name from its label map's file name: the Cityscapes suffix dropped."""
+    return label.stem.removesuffix("_gtFine_labelIds")
+
+
 def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
@@ -113,6 +118,7 @@ class PairedMapsDataset(torch.utils.data.Dataset):
         seed: int = 0,
         cache: bool = False,
     ):
+        self.dataroot = dataroot
         self.triplets = find_triplets(dataroot, phase, need_image)[: max_dataset_size or None]
         self.preprocess = preprocess
         self.label_nc = label_nc
@@ -132,6 +138,16 @@ class PairedMapsDataset(torch.utils.data.Dataset):
     def native_size(self) -> tuple[int, int]:
         """The model's native (width, height): the first frame after the resize step (see Preprocess)."""
         return self.preprocess.native_size(self._read(self.triplets[0].label, "label").size)
+
+    def description(self) -> str:
+        """What the model learns from, for its card: e.g. ``8 frames of cityscapes-samples (aachen_000000_000019
+        .. aachen_000007_000019)``."""
+        names = [frame_name(t.label) for t in self.triplets]
+        if not names:
+            return "no frames"
+        span = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
+        root = Path(self.dataroot).resolve().name
+        return f"{len(names)} frame{'s' if len(names) != 1 else ''} of {root} ({span})"
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -63,6 +63,7 @@ def fit(trainer: Trainer, progress: bool = True) -> dict[str, float]:
     options_written = False  # written after the first step: a run that cannot train leaves nothing behind
     last: dict[str, float] = {}
     trainer.native_size = loader.dataset.native_size()  # whole frames, also when training on crops
+    trainer.trained_on = loader.dataset.description()  # recorded in the bundle's provenance (model card)
     images_per_step = opt.batchSize * ctx.world_size
     start = time.time()
     for epoch in range(trainer.epoch, opt.niter + opt.niter_decay + 1):

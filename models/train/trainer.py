@@ -233,6 +233,7 @@ class Trainer:
             native_height=height,
             provenance={
                 **self.config.provenance,
+                **({"trained_on": self.trained_on} if getattr(self, "trained_on", None) else {}),
                 "epoch": self.epoch,
                 "total_steps": self.total_steps,
                 "saved": time.strftime("%Y-%m-%d %H:%M:%S"),
