@@ -143,3 +143,22 @@ def test_brush_outline_follows_the_cursor(canvas):
 def test_brush_steps():
     assert brush_step(10, True) > 10 and brush_step(10, False) < 10
     assert brush_step(1, False) == 1
+
+
+def test_edge_layer_follows_edits_made_at_any_display_thickness():
+    from p2phd.editor.boundaries import instance_edges, thicken
+    from p2phd.editor.geometry import Rect
+    from p2phd.editor.qt.overlays import EdgeLayer
+
+    rng = np.random.default_rng(3)
+    inst = np.repeat(np.repeat(rng.integers(0, 4, (6, 10)), 8, 0), 8, 1).astype(np.int32) * 1000 + 26
+    layer = EdgeLayer(inst, radius=2)
+    assert np.array_equal(layer.edges(), thicken(instance_edges(inst), 2))
+    inst[10:20, 30:37] = 26999  # edited while thick ...
+    layer.update(inst, Rect(30, 10, 37, 20))
+    assert layer.set_radius(0) and not layer.set_radius(0)  # ... then zoomed in: the edit's thin edges
+    assert np.array_equal(layer.edges(), instance_edges(inst))
+    inst[40:44, 5:9] = 7
+    layer.update(inst, Rect(5, 40, 9, 44))
+    assert layer.set_radius(1)
+    assert np.array_equal(layer.edges(), thicken(instance_edges(inst), 1))

@@ -105,7 +105,7 @@ class CanvasView(QWidget):
             self.update()
 
     def _update_edge_radius(self) -> None:
-        if self.edges is not None and self.edges.set_radius(self.document.instance, display_radius(self.scale)):
+        if self.edges is not None and self.edges.set_radius(display_radius(self.scale)):
             self._invalidate_highlights()
 
     def set_result(self, image: QImage | None, region: tuple[int, int, int, int] | None = None) -> None:
