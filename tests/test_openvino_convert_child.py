@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from p2phd.models.engine import engine as engine_mod
-from p2phd.models.engine.backends import openvino as ov_backend
+from p2phd.models.engine.backends import openvino_convert as ov_convert
 from p2phd.models.engine.engine import Engine
 from p2phd.models.engine.request import EngineRequest
 from test_engine import FP32, scene, tiny_bundle, tiny_config
@@ -35,7 +35,7 @@ def children(monkeypatch):
         started.append(list(argv))
         return real(argv, *args, **kwargs)
 
-    monkeypatch.setattr(ov_backend.subprocess, "Popen", popen)
+    monkeypatch.setattr(ov_convert.subprocess, "Popen", popen)
     return started
 
 
@@ -49,7 +49,7 @@ def test_background_preparation_converts_in_a_niced_child(cache, children):
     h, w = label.shape
     engine = Engine(tiny_bundle(tiny_config()), FP32, backend="auto", fast_path=True, interactive=True)
     assert engine.prepare_fast((w, h))
-    assert len(children) == 1 and nice_of(children[0]) == ov_backend.BACKGROUND_NICE
+    assert len(children) == 1 and nice_of(children[0]) == ov_convert.BACKGROUND_NICE
     assert len(list((cache / "ir").glob("*.xml"))) == 1
     assert not list((cache / "ir").glob(".convert-*"))  # the job's weights are gone
     eager = Engine(tiny_bundle(tiny_config()), FP32, backend="eager")
@@ -75,7 +75,7 @@ def test_a_failing_child_is_a_one_line_error(tmp_path):
     shape = Engine(tiny_bundle(cfg), FP32, backend="eager").input_shape((128, 64))
     wrong = cfg.replace(ngf=cfg.ngf * 2)  # the child builds another architecture: its weights do not fit
     with pytest.raises(RuntimeError, match="converting to OpenVINO failed") as info:
-        ov_backend.convert(G, shape, xml, True, wrong)
+        ov_convert.convert(G, shape, xml, True, wrong)
     assert "\n" not in str(info.value) and "size mismatch" in str(info.value)
     assert not xml.exists() and not list(xml.parent.glob(".convert-*"))
 
@@ -110,13 +110,13 @@ def test_the_child_ends_with_the_process_that_started_it(tmp_path):
         f"""
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from p2phd.models.engine.backends import openvino as ov_backend
+        from p2phd.models.engine.backends import openvino_convert as ov_convert
         from p2phd.models.engine.engine import Engine
         from test_engine import FP32, tiny_bundle, tiny_config
         from pathlib import Path
         cfg = tiny_config()
         shape = Engine(tiny_bundle(cfg), FP32, backend="eager").input_shape((128, 64))
-        ov_backend.convert(tiny_bundle(cfg).G.float().eval(), shape, Path({str(ir / "model.xml")!r}), True, cfg)
+        ov_convert.convert(tiny_bundle(cfg).G.float().eval(), shape, Path({str(ir / "model.xml")!r}), True, cfg)
         """
     )
     parent = subprocess.Popen([sys.executable, "-c", parent_code])

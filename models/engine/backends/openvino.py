@@ -17,23 +17,15 @@ the last enhancer adds and the mean / biased variance of each of that enhancer's
 
 Converting runs at most once per model, size and variant: under a lock in this process and a file lock
 (``<key>.lock``) across processes, so an editor preparing it in the background and a command line run
-never convert the same model twice. Given the model's config, it runs in a child process (niced when
-prepared in the background): torch's ONNX export and OpenVINO's ``convert_model`` hold the GIL for up
-to ~300 ms at a time, which froze the editor's UI thread while a background thread converted.
+never convert the same model twice; :mod:`openvino_convert <p2phd.models.engine.backends.openvino_convert>`
+does the conversion, in a child process (niced when prepared in the background).
 
 ``openvino`` is imported only when the backend is built: ``pip install 'p2phd[openvino]'``.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
-import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -41,15 +33,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from p2phd.models.engine.backends.onnx_export import export_onnx
-from p2phd.models.engine.backends.stems import Stems, Tail, stem_slots
+from p2phd.models.engine.backends.openvino_convert import BACKGROUND_NICE, convert
+from p2phd.models.engine.backends.stems import Stems, stem_slots
 from p2phd.models.errors import P2PHDError
 from torch import nn
 
 INSTALL_HINT = "--backend openvino needs OpenVINO: pip install 'p2phd[openvino]' (or pip install openvino)"
 OV_HINTS = ("bf16", "f32")  # OpenVINO INFERENCE_PRECISION_HINT values
-BACKGROUND_NICE = 10  # the conversion child's niceness when prepared in the background (the editor)
 
 
 class OpenVinoUnavailableError(P2PHDError):
@@ -75,170 +65,6 @@ def weights_hash(module: nn.Module) -> str:
         # held it (~0.8 s for label2city_1024p, in 10-20 ms stretches that stalled the editor's UI)
         digest.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")
     return digest.hexdigest()
-
-
-class _StatsNorm(nn.Module):
-    """Instance norm (exported as InstanceNormalization) that also hands its statistics to ``sink``."""
-
-    def __init__(self, norm: nn.InstanceNorm2d, sink: list):
-        super().__init__()
-        self.eps, self.sink = norm.eps, sink
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(dim=(2, 3))[0]
-        var = (x - mean[None, :, None, None]).pow(2).mean(dim=(2, 3))[0]
-        self.sink.append(mean)
-        self.sink.append(var)
-        return F.instance_norm(x, eps=self.eps)
-
-
-class _ExportGraph(nn.Module):
-    """G(x) (``lookup``: the tail after the stems, fed the stems' outputs); for a local enhancer also the
-    coarse features and the last enhancer's norm statistics."""
-
-    def __init__(self, G: nn.Module, lookup: bool):
-        super().__init__()
-        self.G = G
-        self.local = hasattr(G, "n_local_enhancers")
-        self.tail = Tail(G) if lookup else None
-        self._stats: list = []
-        if self.local:
-            down, up = G.enhancer(G.n_local_enhancers)
-            for part in (down, up):
-                _swap_norms(part, self._stats)
-
-    def forward(self, *inputs: torch.Tensor):
-        self._stats.clear()
-        if self.tail is not None:
-            out, coarse = self.tail(*inputs)
-        elif self.local:
-            out, coarse = self.G.forward_with_coarse(inputs[0])
-        else:
-            out, coarse = self.G(inputs[0]), None
-        return (out,) if coarse is None else (out, coarse, *self._stats)
-
-
-def _swap_norms(module: nn.Module, sink: list) -> None:
-    for name, child in list(module.named_children()):
-        if isinstance(child, nn.InstanceNorm2d):
-            setattr(module, name, _StatsNorm(child, sink))
-        else:
-            _swap_norms(child, sink)
-
-
-def convert(
-    G: nn.Module, shape: tuple[int, ...], xml_path: Path, lookup: bool = False, config=None, nice: int = 0
-) -> None:
-    """Export ``G`` for an input of ``shape`` (ONNX, then OpenVINO IR with fp32 weights) to ``xml_path``;
-    ``lookup``: the graph after the stems, whose inputs are the stems' outputs for that input shape.
-
-    With ``config`` (G's :class:`~p2phd.models.config.ModelConfig`) the work runs in a child process at
-    niceness ``nice``, so that no thread of this process holds the GIL or the cores for long: measured
-    on the demo model with the editor converting on a background thread, the UI thread stalled
-    150-300 ms at a time in ``convert_model`` and 30-95 ms in the export; with a child at niceness 10
-    the longest gap was 9-15 ms."""
-    if config is not None:
-        _convert_in_child(G, config, shape, xml_path, lookup, nice)
-        return
-    ov = require_openvino()
-    graph = _ExportGraph(copy.deepcopy(G), lookup).eval()
-    with torch.no_grad():  # a blank map: one key, so the stems cost nothing here
-        example = tuple(Stems(G)(torch.zeros(shape))) if lookup else (torch.zeros(shape),)
-    xml_path.parent.mkdir(parents=True, exist_ok=True)
-    onnx_path = xml_path.with_suffix(f".{os.getpid()}.onnx")
-    try:
-        export_onnx(graph, example, onnx_path)
-        model = ov.convert_model(str(onnx_path))
-        tmp = xml_path.with_suffix(f".{os.getpid()}.tmp.xml")
-        ov.save_model(model, str(tmp), compress_to_fp16=False)
-        os.replace(tmp.with_suffix(".bin"), xml_path.with_suffix(".bin"))
-        os.replace(tmp, xml_path)  # the .xml last: its presence means the pair is complete
-    finally:
-        onnx_path.unlink(missing_ok=True)
-
-
-def _convert_in_child(G: nn.Module, config, shape, xml_path: Path, lookup: bool, nice: int) -> None:
-    """:func:`convert` in ``python -c`` at niceness ``nice``: G's weights go through a raw file (numpy's
-    ``tofile`` releases the GIL while writing), its architecture through ``config``."""
-    xml_path.parent.mkdir(parents=True, exist_ok=True)
-    # the child removes the job itself when done or when this process dies first (see _exit_with_parent)
-    with tempfile.TemporaryDirectory(prefix=".convert-", dir=xml_path.parent, ignore_cleanup_errors=True) as tmp:
-        tensors = []
-        with open(Path(tmp) / "G.bin", "wb") as handle:
-            for name, tensor in G.state_dict().items():
-                array = tensor.detach().float().cpu().contiguous().numpy()
-                tensors.append({"name": name, "shape": list(array.shape)})
-                array.tofile(handle)
-        job = {"config": config.to_dict(), "tensors": tensors, "shape": list(shape), "xml": str(xml_path)}
-        (Path(tmp) / "job.json").write_text(json.dumps({**job, "lookup": bool(lookup)}))
-        code = (
-            "import os, sys\n"
-            "if hasattr(os, 'nice') and int(sys.argv[1]): os.nice(int(sys.argv[1]))\n"  # before any worker thread
-            "from p2phd.models.engine.backends.openvino import _convert_job, _exit_with_parent\n"
-            "_exit_with_parent(sys.argv[2])\n"
-            "_convert_job(sys.argv[2])\n"
-        )
-        # stdin stays open and unused: the child's watchdog sees EOF when this process ends (closed, crashed
-        # or killed), so a conversion never outlives the editor that asked for it
-        child = subprocess.Popen(
-            [sys.executable, "-c", code, str(int(nice)), tmp],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            stderr = child.stderr.read()
-            returncode = child.wait()
-        finally:
-            child.stdin.close()
-            child.stderr.close()
-    if returncode != 0:
-        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-        raise RuntimeError(f"converting to OpenVINO failed: {lines[-1] if lines else f'exit {returncode}'}")
-
-
-def _exit_with_parent(job_dir: str) -> None:
-    """In the conversion child: a daemon thread that waits for EOF on stdin (the parent keeps the pipe
-    open until the child is done), then removes the job's files and this child's partial outputs and
-    exits at once. Without it a conversion went on for a minute after the editor closed."""
-
-    def watch() -> None:
-        while os.read(0, 1024):  # b'' only at EOF: the parent is gone. (Not sys.stdin: a daemon thread
-            pass  # blocked in its buffered reader makes the interpreter's shutdown abort.)
-        job = Path(job_dir)
-        try:
-            xml = Path(json.loads((job / "job.json").read_text())["xml"])
-            for partial in (f".{os.getpid()}.onnx", f".{os.getpid()}.tmp.xml", f".{os.getpid()}.tmp.bin"):
-                xml.with_suffix(partial).unlink(missing_ok=True)
-        except (OSError, ValueError, KeyError):
-            pass
-        shutil.rmtree(job, ignore_errors=True)
-        os._exit(3)
-
-    threading.Thread(target=watch, name="p2phd-convert-watchdog", daemon=True).start()
-
-
-def _convert_job(job_dir: str) -> None:
-    """The child's side of :func:`_convert_in_child`: rebuild G from the job and :func:`convert` it here."""
-    from p2phd.models.config import ModelConfig
-
-    job = json.loads((Path(job_dir) / "job.json").read_text())
-    G = ModelConfig.from_dict(job["config"]).build_G()
-    raw = np.fromfile(Path(job_dir) / "G.bin", dtype=np.float32)
-    state, offset = {}, 0
-    for entry in job["tensors"]:
-        count = int(np.prod(entry["shape"], dtype=np.int64))
-        state[entry["name"]] = torch.from_numpy(raw[offset : offset + count].reshape(entry["shape"]))
-        offset += count
-    if offset != raw.size:
-        raise ValueError(f"weights file holds {raw.size} values, the job names {offset}")
-    G.load_state_dict(state, strict=True)
-    del raw, state
-    try:
-        convert(G.float().eval(), tuple(job["shape"]), Path(job["xml"]), job["lookup"])
-    finally:
-        shutil.rmtree(job_dir, ignore_errors=True)  # the parent may be gone: nobody else would
 
 
 @contextmanager
