@@ -30,3 +30,17 @@ def test_feature_map_follows_nvidia_ui_default_styles():
     clusters32 = {k: v.astype(np.float32) for k, v in clusters.items()}
     ours = torch.from_numpy(feature_map(inst, clusters32, 3))[None]
     torch.testing.assert_close(ours, nvidia_ui_features(inst, clusters, 3), rtol=0, atol=0)
+
+
+def test_read_only_maps_are_copied_not_shared_with_torch():
+    from p2phd.models.inputs.network_input import _tensor
+
+    label, inst = random_maps(3)
+    inst.flags.writeable = False  # as a document's maps are handed out
+    tensor = _tensor(inst, np.int32)
+    tensor += 1  # torch warns (once per process) on tensors over read-only memory: none is made
+    assert tensor[0, 0] == inst[0, 0] + 1 and inst[0, 0] == random_maps(3)[1][0, 0]
+    writable = np.ascontiguousarray(inst.copy())
+    assert _tensor(writable, np.int32).numpy().base is writable or np.shares_memory(
+        _tensor(writable, np.int32).numpy(), writable
+    )  # writable and already int32: no copy

@@ -77,6 +77,13 @@ def validate_maps(label: np.ndarray, inst: np.ndarray | None, label_nc: int) -> 
         raise InputMapError(f"instance map is {iw}x{ih}, label map {label.shape[1]}x{label.shape[0]}")
 
 
+def _tensor(array: np.ndarray, dtype) -> torch.Tensor:
+    """A CPU tensor of ``array`` (no copy when it is contiguous in ``dtype`` and writable: a read-only
+    view, such as a document's maps, is copied, since torch warns on tensors over read-only memory)."""
+    array = np.ascontiguousarray(array, dtype=dtype)
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
 def encode_input(
     cfg: ModelConfig,
     label: np.ndarray,
@@ -92,15 +99,15 @@ def encode_input(
     validate_maps(label, inst, cfg.label_nc)
     if inst is None:
         inst = label
-    label_t = torch.from_numpy(np.ascontiguousarray(label, dtype=np.int64))[None, None].to(device)
+    label_t = _tensor(label, np.int64)[None, None].to(device)
     parts = [one_hot(label_t, cfg.label_nc)]
     if not cfg.no_instance:
-        inst_t = torch.from_numpy(np.ascontiguousarray(inst, dtype=np.int32))[None, None].to(device)
+        inst_t = _tensor(inst, np.int32)[None, None].to(device)
         parts.append(get_edges(inst_t))
     if cfg.instance_feat:
         if feat is None:
             raise InputMapError("this model needs a feature map (instance features)")
         if feat.shape != (cfg.feat_num, *label.shape):
             raise InputMapError(f"feature map shape {feat.shape} != {(cfg.feat_num, *label.shape)}")
-        parts.append(torch.from_numpy(np.ascontiguousarray(feat, dtype=np.float32))[None].to(device))
+        parts.append(_tensor(feat, np.float32)[None].to(device))
     return torch.cat(parts, dim=1)
