@@ -8,6 +8,9 @@
   16 px over the mean change inside it (should be <= 1/6), on template scenes and real maps.
 - person: a person from the bundle's object library inserted into each template scene; the mean
   change inside its mask says whether it is visible in the photo.
+- lattice: the periodic grid of the transposed convolutions, as the spectral peaks of the synthesized
+  template scene at the periods 4, 8 and 16 px over their neighbourhood (log10 of the ratio, mean over
+  the peaks; about 0 for a photo, larger where a grid shows), on the whole image and inside the cars.
 - held-out (with --data and --held-out): the frame STEM that the model was *not* trained on
   (leave-one-frame-out recipe) rendered from its labels and compared with its photo: PSNR and the
   per-class mean colour error (the distance between the mean RGB of a class in the synthesized image
@@ -22,8 +25,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
-
 from p2phd.editor.template import new_from_template
 from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.features.library import ObjectLibrary
@@ -32,6 +33,7 @@ from p2phd.models.labels import BY_ID, BY_NAME
 from p2phd.models.mapfiles.reading import read_instance, read_label
 from p2phd.models.mapfiles.resize import resize_nearest
 from p2phd.models.synthesis import synthesize
+from PIL import Image
 
 CAR, PERSON = BY_NAME["car"].id, BY_NAME["person"].id
 
@@ -51,6 +53,25 @@ def style_spread(bundle, label, inst) -> float:
     mask = inst == car
     views = [grey(synthesize(bundle, label, inst, styles={car: c}))[mask] for c in range(k)]
     return float(np.mean([np.abs(a - b).mean() for a, b in itertools.combinations(views, 2)]))
+
+
+def lattice(image: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean log10(peak / neighbourhood median) of the spectrum at the periods 4, 8, 16 px along x, y and
+    both (see the module docstring); ``mask``: only those pixels (the rest set to their mean)."""
+    g = grey(image)
+    if mask is not None:
+        g = np.where(mask, g, g[mask].mean())
+    h, w = g.shape
+    g = (g - g.mean()) * np.outer(np.hanning(h), np.hanning(w))
+    spectrum = np.abs(np.fft.fft2(g))
+    ratios = []
+    for period in (4, 8, 16):
+        fy, fx = h // period, w // period
+        for y, x in ((fy, 0), (0, fx), (fy, fx)):
+            peak = spectrum[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2].max()
+            ring = spectrum[max(y - 6, 0) : y + 7, max(x - 6, 0) : x + 7]
+            ratios.append(np.log10(peak / np.median(ring)))
+    return float(np.mean(ratios))
 
 
 def locality(bundle, label, inst) -> tuple[float, float]:
@@ -113,6 +134,9 @@ def main() -> None:
     for seed in (0, 1, 2):
         doc = new_from_template(seed=seed)
         label, inst = resize_nearest(doc.label, (w, h)), resize_nearest(doc.instance, (w, h))
+        image = synthesize(bundle, label, inst)
+        cars = (inst // 1000 == CAR) & (cv2.erode((inst // 1000 == CAR).astype(np.uint8), np.ones((9, 9))) > 0)
+        print(f"template {seed}: lattice {lattice(image):.2f} (whole image), {lattice(image, cars):.2f} (cars)")
         inside, outside = locality(bundle, label, inst)
         print(
             f"template {seed}: car styles differ by {style_spread(bundle, label, inst):.1f} grey levels;"

@@ -13,15 +13,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from p2phd.editor.template import new_from_template
 from p2phd.models.checkpoint.loader import load_bundle
+from p2phd.models.inputs.default_styles import default_cluster
 from p2phd.models.labels import PALETTE
 from p2phd.models.mapfiles.reading import read_instance, read_label
 from p2phd.models.mapfiles.resize import resize_nearest
-from p2phd.models.inputs.default_styles import default_cluster
 from p2phd.models.synthesis import synthesize
+from PIL import Image
 
 CAR = 26
 
