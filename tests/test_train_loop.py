@@ -175,3 +175,28 @@ def test_resume_across_an_fp16_toggle(dataroot, tmp_path, monkeypatch, first, se
         assert resumed.scaler_G.get_scale() == saved["scaler_G"]["scale"]
     fit(resumed, progress=False)
     assert resumed.total_steps == 4 and resumed.scaler_G.is_enabled() == second
+
+
+def test_lattice_loss_sees_a_transposed_conv_grid_not_noise_of_the_same_energy():
+    from p2phd.models.networks.losses import lattice_loss
+
+    g = torch.Generator().manual_seed(0)
+    real = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 128, 128, generator=g), 5, 1, 2) * 2 - 1  # smooth photo
+    y, x = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    grid = 0.1 * torch.cos(2 * torch.pi * x / 8) * torch.cos(2 * torch.pi * y / 8)  # period 8: a 3-stage lattice
+    noise = torch.randn(1, 3, 128, 128, generator=g)
+    noise = noise / noise.std() * grid.std()
+    assert lattice_loss(real, real, 8) == 0
+    assert lattice_loss(real + grid, real, 8) > 5 * lattice_loss(real + noise, real, 8)
+    fake = (real + grid).requires_grad_()
+    lattice_loss(fake, real, 8).backward()
+    assert fake.grad.abs().sum() > 0  # it trains the generator
+
+
+def test_lattice_term_enters_the_generator_loss_when_asked(dataroot, tmp_path):
+    trainer = Trainer(tiny(dataroot, tmp_path, lambda_lattice=5.0))
+    assert trainer.lattice_period == 2**trainer.config.n_downsample_global  # a global generator here
+    losses, _ = trainer.step(first_batch(trainer))
+    assert losses["G_lattice"] >= 0
+    default = Trainer(tiny(dataroot, tmp_path))
+    assert "G_lattice" not in default.step(first_batch(default))[0]

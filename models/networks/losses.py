@@ -53,3 +53,25 @@ class FeatureMatchingLoss(nn.Module):
                 l1 = F.l1_loss(fake.float(), real.detach().float())
                 loss = loss + self.scale_weight * self.layer_weight * l1 * self.lambda_feat
         return loss
+
+
+def lattice_loss(fake: torch.Tensor, real: torch.Tensor, period: int) -> torch.Tensor:
+    """Spectral energy of ``fake`` at the transposed convolutions' lattice frequencies, in excess of ``real``'s.
+
+    A stack of stride-2 transposed convolutions that upsamples by ``period`` in all paints its artefacts
+    at periods dividing ``period``: in the spectrum, at multiples of 1/period of the image size along each
+    axis. This is the mean over those bins (the constant term left out) of
+    ``relu(log(1 + |F(fake)|) - log(1 + |F(real)|)) ** 2`` per channel (orthonormal FFT, fp32): zero unless
+    the fake holds more energy there than the photo, whose own content at those frequencies is left alone;
+    squared, so that a grid's few strong peaks weigh far more than texture-level differences.
+    """
+    fake, real = fake.float(), real.float()
+    h, w = fake.shape[-2:]
+    # bin k * size / period (rounded: crops need not divide by the period); rfft2 keeps x up to size / 2
+    ys = torch.unique(torch.round(torch.arange(period, device=fake.device) * h / period).long())
+    xs = torch.unique(torch.round(torch.arange(period // 2 + 1, device=fake.device) * w / period).long())
+    spectra = [torch.log1p(torch.fft.rfft2(x, norm="ortho").abs()) for x in (fake, real)]
+    excess = F.relu(spectra[0] - spectra[1].detach())[..., ys[:, None], xs[None, :]] ** 2
+    keep = torch.ones(len(ys), len(xs), dtype=torch.bool, device=fake.device)
+    keep[0, 0] = False  # the mean colour: the L1 / GAN terms' business
+    return excess[..., keep].mean()

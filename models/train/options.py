@@ -72,6 +72,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "Without VGG weights, a few frames and few iterations, 10 suppresses the transposed convs' grid and "
         "holds each class's colour",
     )
+    a(
+        "--lambda_lattice",
+        type=float,
+        default=0.0,
+        help="weight of a penalty on the generator's spectral energy at the transposed convs' lattice "
+        "frequencies beyond the photo's (default 0: not in NVIDIA's recipe; see networks/losses.lattice_loss)",
+    )
     a("--no_vgg_loss", action="store_true")
     a("--vgg_weights", default=None, help="VGG19 weights file for the perceptual loss (never downloaded)")
     a("--no_lsgan", action="store_true", help="vanilla GAN loss instead of least squares")

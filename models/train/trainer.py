@@ -11,7 +11,7 @@ import torch
 from p2phd.models.checkpoint.bundle import save_bundle
 from p2phd.models.inputs.network_input import get_edges, one_hot
 from p2phd.models.networks.discriminator import MultiscaleDiscriminator
-from p2phd.models.networks.losses import FeatureMatchingLoss, GANLoss
+from p2phd.models.networks.losses import FeatureMatchingLoss, GANLoss, lattice_loss
 from p2phd.models.train import checkpoints as ckpt
 from p2phd.models.train.ddp import Distributed
 from p2phd.models.train.image_pool import ImagePool
@@ -80,6 +80,9 @@ class Trainer:
         self.D.to(self.device)
         self.gan_loss = GANLoss(use_lsgan=not opt.no_lsgan)
         self.feat_loss = FeatureMatchingLoss(opt.n_layers_D, opt.num_D, opt.lambda_feat)
+        # the generator's total upsampling: G1's transposed convs, then one per local enhancer
+        enhancers = self.config.n_local_enhancers if self.config.netG == "local" else 0
+        self.lattice_period = 2 ** (self.config.n_downsample_global + enhancers)
         self.vgg_loss = None
         if not opt.no_vgg_loss:
             from p2phd.models.networks.vgg import VGGLoss
@@ -175,6 +178,8 @@ class Trainer:
                 losses["G_VGG"] = self.vgg_loss(fake.float(), real) * self.opt.lambda_feat
             if self.opt.lambda_L1 > 0:
                 losses["G_L1"] = (fake.float() - real.float()).abs().mean() * self.opt.lambda_L1
+            if getattr(self.opt, "lambda_lattice", 0) > 0:
+                losses["G_lattice"] = lattice_loss(fake, real, self.lattice_period) * self.opt.lambda_lattice
         loss_G = sum(losses.values())
         self.optimizer_G.zero_grad(set_to_none=True)
         self.scaler_G.scale(loss_G).backward()
