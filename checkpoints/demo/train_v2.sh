@@ -15,6 +15,7 @@ ARGS="--name $NAME --dataroot $D --checkpoints_dir ./runs --label_nc 35 --instan
  --n_blocks_global 4 --num_D 2 --n_layers_D 3 --ndf 32 --no_vgg_loss --batchSize 1 --nThreads 0 --cache_maps
  --loadSize 1024 --fineSize 320 --resize_or_crop scale_width_and_crop --scale_jitter 0.6 1.5 --color_jitter 0.05 --lambda_L1 10
  --niter 2500 --niter_decay 1250 --print_freq 40 --display_freq 200 --save_latest_freq 200 --save_epoch_freq 100 --seed 1"
+ARGS="$ARGS ${EXTRA:-}"  # e.g. EXTRA="--lambda_lattice 100"
 if [ -f "runs/$NAME/train/latest" ]; then
   exec p2phd train $ARGS --continue_train
 elif [ -n "${FROM_SCRATCH:-}" ]; then
