@@ -31,7 +31,7 @@ from p2phd.models.engine.backends.onnx_export import export_onnx
 from p2phd.models.engine.backends.stems import stem_slots
 from p2phd.models.engine.benchmark import psnr, synthetic_scene
 from p2phd.models.engine.engine import CACHE_DIR, Engine, fast_path_for, lookup_for, openvino_installed, precision_for
-from p2phd.models.engine.precision import Precision, cpu_supports_bf16
+from p2phd.models.engine.precision import Precision, cpu_supports_bf16, torch_dtype
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.mapfiles.to_image import to_uint8_image
 from torch import nn
@@ -201,8 +201,7 @@ def run_peers(
             log(f"round {r + 1} {name}: {rows[name]['times_s'][-1]:.2f} s")
     # measured again after the rounds, the better of the two kept: a slow moment at the start would
     # otherwise make every contender look closer to the limit than it is
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
-    rates = {name: max(rate, gemm_rate(dtypes[name])) for name, rate in early.items()}
+    rates = {name: max(rate, gemm_rate(torch_dtype(name))) for name, rate in early.items()}
     log(f"GEMM GMAC/s after the rounds (the better one kept): {rates}")
     reference = rows.get("eager fp32")
     for name, row in rows.items():
