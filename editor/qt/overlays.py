@@ -56,7 +56,7 @@ class EdgeLayer:
     """Instance boundaries as a transparent image over the label view, updated one rectangle at a time.
 
     The 1-pixel edges are kept as a bool map beside the image, so a new display thickness (zooming)
-    only thickens them again instead of recomputing them from the instance map (18 -> ~6 ms for a
+    only thickens them again instead of recomputing them from the instance map (13.8 -> 4.2 ms for a
     2048x1024 document, measured under load)."""
 
     def __init__(self, inst: np.ndarray, radius: int = 0) -> None:

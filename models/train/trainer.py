@@ -178,7 +178,7 @@ class Trainer:
                 losses["G_VGG"] = self.vgg_loss(fake.float(), real) * self.opt.lambda_feat
             if self.opt.lambda_L1 > 0:
                 losses["G_L1"] = (fake.float() - real.float()).abs().mean() * self.opt.lambda_L1
-            if getattr(self.opt, "lambda_lattice", 0) > 0:
+            if self.opt.lambda_lattice > 0:
                 losses["G_lattice"] = lattice_loss(fake, real, self.lattice_period) * self.opt.lambda_lattice
         loss_G = sum(losses.values())
         self.optimizer_G.zero_grad(set_to_none=True)
