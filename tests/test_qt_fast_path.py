@@ -6,6 +6,7 @@ it; the status bar says which path rendered. A failed preparation leaves eager f
 
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -241,3 +242,64 @@ def test_the_window_closes_while_preparing(qtbot, tmp_path, bundle_dir, cache, m
     assert not thread.is_alive()
     qtbot.wait(50)  # the late completion reaches a closed controller: nothing happens
     assert window.render.fast_state == "preparing"
+
+
+class FramesWaitForPreparation(FakeFastEngine):
+    """A frame in flight while the fast path is prepared: ``eager=False`` waits for the preparation and
+    comes from the fast path (the engine compiles a cached conversion in its first frame); ``eager=True``
+    renders eager until it is told to stop (should_cancel) or the preparation is done."""
+
+    def __init__(self, name, eager):
+        super().__init__(name)
+        self.eager = eager
+        self.generating = None
+        self.cancelled = 0
+
+    def run(self, request, should_cancel=lambda: False):
+        from p2phd.models.engine.request import RunCancelledError
+
+        if not self.requests:  # the first frame is the one in flight
+            self.generating = "eager" if self.eager else None
+            while not self.prepared.wait(0.01):
+                pass
+            if self.eager:
+                deadline = time.monotonic() + 10
+                while not should_cancel() and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                self.generating = None
+                if should_cancel():
+                    self.cancelled += 1
+                    self.requests.append(request)
+                    raise RunCancelledError
+        self.generating = None
+        return super().run(request, should_cancel)
+
+
+def test_a_frame_in_flight_through_the_fast_path_is_not_rendered_twice(qtbot):
+    controller = RenderController()
+    controller.set_document(Document(64, 32, fill=ROAD))
+    engine = FramesWaitForPreparation("e", eager=False)
+    frames = []
+    controller.sig_frame.connect(frames.append)
+    controller.set_engine(engine)
+    qtbot.waitUntil(lambda: len(engine.prepare_calls) == 1 and controller._awaiting)
+    engine.gate.set()
+    qtbot.waitUntil(lambda: bool(frames) and controller.fast_state == "ready")
+    qtbot.wait(200)  # time for a second request, were one made
+    assert [f.backend for f in frames] == ["e fast"] and len(engine.requests) == 1
+    controller.close()
+
+
+def test_an_eager_frame_in_flight_is_cancelled_when_the_fast_path_is_ready(qtbot):
+    controller = RenderController()
+    controller.set_document(Document(64, 32, fill=ROAD))
+    engine = FramesWaitForPreparation("e", eager=True)
+    frames = []
+    controller.sig_frame.connect(frames.append)
+    controller.set_engine(engine)
+    qtbot.waitUntil(lambda: len(engine.prepare_calls) == 1 and engine.generating == "eager")
+    with qtbot.waitSignal(controller.sig_frame, timeout=10000) as fast:
+        engine.gate.set()
+    assert fast.args[0].backend == "e fast" and engine.cancelled == 1
+    assert [f.backend for f in frames] == ["e fast"]  # the eager frame was stopped, never shown
+    controller.close()

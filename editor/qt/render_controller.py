@@ -198,6 +198,8 @@ class RenderController(QObject):
         busy = not done or self._flush_timer.isActive()
         self._set_state("rendering" if busy else ("preview" if frame.preview else "ready"))
         self.sig_frame.emit(frame)
+        if not busy and self._slower_than_fast(frame):
+            self.request_full_frame()  # it was in flight when the fast path got ready
 
     def _on_error(self, exc: BaseException) -> None:
         self._awaiting = False
@@ -295,7 +297,21 @@ class RenderController(QObject):
             self._set_fast("failed", (str(error) or type(error).__name__) if error is not None else "unavailable")
             return
         self._set_fast("ready")
-        self.request_full_frame()  # the exact frame again, through the fast path
+        if self._awaiting:
+            # a frame in flight: an eager one is cancelled (made stale) and rendered again through the fast
+            # path; one that waited for the compile (converted before) comes from it: not twice (~20 s at 1024p)
+            running = getattr(engine, "generating", None)
+            if running is not None and running != engine.fast_path:
+                self.request_full_frame()
+        elif self._slower_than_fast(self.last_frame):
+            self.request_full_frame()  # the exact frame again, through the fast path
+
+    def _slower_than_fast(self, frame: RenderedFrame | None) -> bool:
+        """Whether ``frame`` is an exact frame (or none yet) that did not come from the ready fast path."""
+        engine = self.engine
+        if self.fast_state != "ready" or engine is None or engine.fast_path is None:
+            return False
+        return frame is None or (not frame.preview and frame.backend != engine.fast_path)
 
     def _set_fast(self, state: str, error: str = "") -> None:
         if (state, error) != (self.fast_state, self.fast_error):

@@ -18,6 +18,7 @@ import torch
 from p2phd.models.checkpoint.bundle import Bundle
 from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.engine import incremental, onehot_lut
+from p2phd.models.engine.cancel import cancellable, never
 from p2phd.models.engine.device import applied, backend_flags, crop_grid, synchronizer
 from p2phd.models.engine.norm import norm_mode, norms_in, replace_instance_norms
 from p2phd.models.engine.precision import HardwareFacts, Precision, select_precision
@@ -76,10 +77,6 @@ def fast_path_for(requested: str, chosen: Precision, backend: str = "auto", inst
     if backend != "auto" or chosen.device != "cpu" or requested == "fp32":
         return False
     return openvino_installed() if installed is None else installed
-
-
-def _never() -> bool:
-    return False
 
 
 def should_compile(backend: str, precision: Precision, pixels: int) -> bool:
@@ -167,6 +164,9 @@ class Engine:
         self._coarse: torch.Tensor | None = None
         self._coarse_size: tuple[int, int] | None = None  # (w, h) of the frame the coarse features belong to
         self._frame: np.ndarray | None = None
+        # what the running full frame's generator is (the fast path's name or "eager"), None between
+        # frames: read from other threads (the editor cancels a slow frame once its fast path is ready)
+        self.generating: str | None = None
 
     @property
     def render_at_native(self) -> bool:
@@ -277,8 +277,10 @@ class Engine:
             return False
         return True
 
-    def _generate_openvino(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        out, coarse, stats = self._openvino(x)
+    def _generate_openvino(
+        self, x: torch.Tensor, should_cancel: Callable[[], bool] = never
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        out, coarse, stats = self._openvino(x, should_cancel)
         self.backend_used = self._openvino.name
         if coarse is None:
             return out, None
@@ -294,9 +296,15 @@ class Engine:
             return False  # failed before; a frame that must not stall; OpenVINO is the fast path
         return should_compile(self.backend, self.precision, x.shape[-1] * x.shape[-2])
 
-    def _generate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _generate(
+        self, x: torch.Tensor, should_cancel: Callable[[], bool] = never
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """G's output and coarse features; raises RunCancelledError inside the network once
+        ``should_cancel()`` is true (eager and OpenVINO frames; not a torch.compile'd one)."""
         if self._use_fast(x):
-            return self._generate_openvino(x)
+            self.generating = self._openvino.name
+            return self._generate_openvino(x, should_cancel)
+        self.generating = "eager"
         if self._wants_compiled(x):
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(CACHE_DIR / "inductor"))
             try:
@@ -311,7 +319,8 @@ class Engine:
                     raise
                 self._compiled = False
         self.backend_used = "eager"
-        return self._eager_generator(x)
+        with cancellable(self.G, should_cancel):
+            return self._eager_generator(x)
 
     # ----------------------------------------------------------------- input encoding
     def _features(self, request: EngineRequest, rows: slice, cols: slice) -> np.ndarray | None:
@@ -357,7 +366,7 @@ class Engine:
         return changed
 
     # ----------------------------------------------------------------- running
-    def run(self, request: EngineRequest, should_cancel: Callable[[], bool] = _never) -> EngineResult:
+    def run(self, request: EngineRequest, should_cancel: Callable[[], bool] = never) -> EngineResult:
         """A stroke preview when asked and possible, else the exact full frame."""
         request = self.fit(request)
         with applied(self.flags):
@@ -385,7 +394,7 @@ class Engine:
         return time.perf_counter() - t0
 
     @torch.inference_mode()
-    def full_frame(self, request: EngineRequest, should_cancel: Callable[[], bool] = _never) -> EngineResult:
+    def full_frame(self, request: EngineRequest, should_cancel: Callable[[], bool] = never) -> EngineResult:
         with applied(self.flags):
             return self._full_frame(request, should_cancel)
 
@@ -396,10 +405,15 @@ class Engine:
         timings["encode"] = self._elapsed(t0)
         self._check(should_cancel)
         t0 = time.perf_counter()
-        out, coarse = self._generate(self._input)
+        try:
+            out, coarse = self._generate(self._input, should_cancel)
+        finally:
+            self.generating = None
         if self.local:
             self._coarse, self._coarse_size = coarse, request.size
         timings["generator"] = self._elapsed(t0)
+        if self._openvino is not None and self.backend_used == self._openvino.name:
+            timings.update(self._openvino.last_timings)  # its split: lookups (stems) and OpenVINO
         self._check(should_cancel)
         t0 = time.perf_counter()
         self._frame = to_uint8_image(out[0])
@@ -408,7 +422,7 @@ class Engine:
         return EngineResult(self._frame, request.revision, timings, backend=self.describe_backend())
 
     @torch.inference_mode()
-    def preview(self, request: EngineRequest, should_cancel: Callable[[], bool] = _never) -> EngineResult:
+    def preview(self, request: EngineRequest, should_cancel: Callable[[], bool] = never) -> EngineResult:
         """Recompute the dirty rectangle + receptive field with cached coarse features and statistics."""
         if not self.can_preview(request) or request.dirty is None:
             raise ValueError("a preview needs a local-enhancer model, a dirty rectangle and a previous full frame")

@@ -28,12 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from p2phd.models.engine.cancel import ShouldCancel
 from p2phd.models.engine.request import EngineRequest, EngineResult, RunCancelledError
 
 __all__ = ["EngineService", "JobQueue", "NoModelError", "Outcome", "RunCancelledError"]
 
 LOAD, FRAME, STYLES, APPEARANCE = "load", "frame", "styles", "appearance"
-ShouldCancel = Callable[[], bool]
 
 
 def lower_thread_priority(increment: int) -> bool:

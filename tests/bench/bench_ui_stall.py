@@ -215,7 +215,9 @@ def main(argv=None) -> int:
                 cache = "cold cache" if args.cold else f"cache {engine_mod.CACHE_DIR / 'openvino'}"
                 print(
                     f"fast path ({frame.backend}, {cache}): first exact frame through it {at:.2f} s after opening "
-                    f"(that frame {frame.latency_ms:.0f} ms; eager exact frames before it: "
+                    f"(that frame {frame.latency_ms:.0f} ms: "
+                    + ", ".join(f"{k} {1000 * v:.0f}" for k, v in frame.timings.items())
+                    + "; eager exact frames before it: "
                     f"{sum(f.backend != frame.backend for _, f in arrivals)})"
                 )
             print(summary("opening until then: event-loop gap beyond the 1 ms tick (stall)", stalls))

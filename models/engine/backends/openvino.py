@@ -28,18 +28,21 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
 import torch
 from p2phd.models.engine.backends.openvino_convert import BACKGROUND_NICE, convert
 from p2phd.models.engine.backends.stems import Stems, stem_slots
+from p2phd.models.engine.cancel import ShouldCancel, never
+from p2phd.models.engine.request import RunCancelledError
 from p2phd.models.errors import P2PHDError
 from torch import nn
 
 INSTALL_HINT = "--backend openvino needs OpenVINO: pip install 'p2phd[openvino]' (or pip install openvino)"
 OV_HINTS = ("bf16", "f32")  # OpenVINO INFERENCE_PRECISION_HINT values
+POLL_MS = 50  # how often a running inference looks at should_cancel()
 
 
 class OpenVinoUnavailableError(P2PHDError):
@@ -154,14 +157,16 @@ class OpenVinoGenerator:
             self.prepare_seconds[shape] = time.perf_counter() - t0
             return compiled
 
-    def __call__(self, x: torch.Tensor):
+    def __call__(self, x: torch.Tensor, should_cancel: ShouldCancel = never):
+        """``should_cancel``: polled every ``POLL_MS`` while OpenVINO runs; when true the inference is
+        cancelled and :class:`RunCancelledError` raised (a stale frame frees the CPU within ~0.1 s)."""
         if x.shape[0] != 1:
             raise ValueError("the OpenVINO backend renders one frame at a time")
         compiled = self.prepare(tuple(x.shape))
         with self._call_lock:
-            return self._call(compiled, x)
+            return self._call(compiled, x, should_cancel)
 
-    def _call(self, compiled, x: torch.Tensor):
+    def _call(self, compiled, x: torch.Tensor, should_cancel: ShouldCancel = never):
         t0 = time.perf_counter()
         if self.stems is not None:
             with torch.inference_mode():
@@ -172,7 +177,14 @@ class OpenVinoGenerator:
         request = compiled.create_infer_request()
         # No numpy copies: inputs are shared with OpenVINO and outputs cloned by torch, which releases the
         # GIL (np.array of the 268 MB coarse features held it long enough to stall the editor's UI).
-        request.infer(dict(enumerate(inputs)), share_inputs=True)
+        request.start_async(dict(enumerate(inputs)), share_inputs=True)
+        while not request.wait_for(POLL_MS):  # waits without the GIL
+            if should_cancel():
+                request.cancel()
+                with suppress(RuntimeError):  # OpenVINO reports the cancelled inference as an error
+                    request.wait()
+                raise RunCancelledError
+        request.wait()  # re-raises what went wrong inside the inference
         outs = [torch.from_numpy(request.get_output_tensor(i).data).clone() for i in range(len(compiled.outputs))]
         self.last_timings = {"stems": t1 - t0, "openvino": time.perf_counter() - t1}
         if not self.local:
