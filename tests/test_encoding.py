@@ -42,3 +42,31 @@ def test_read_only_maps_are_copied_not_shared_with_torch():
     assert tensor[0, 0] == inst[0, 0] + 1 and inst[0, 0] == random_maps(3)[1][0, 0]
     writable = np.ascontiguousarray(inst.copy())
     assert np.shares_memory(_tensor(writable, np.int32).numpy(), writable)  # writable, already int32: no copy
+
+
+@pytest.mark.parametrize("offset", [0, 1 << 20, -5], ids=["counted", "ids too large: sorted", "negative: sorted"])
+def test_feature_map_is_the_same_whichever_way_ids_are_indexed(offset):
+    from p2phd.models.inputs import network_input
+
+    label, inst = random_maps(4)
+    inst = inst.astype(np.int64) + offset  # ids past DENSE_IDS or below 0 take np.unique's path
+    styles = {int(i): np.float32([i % 7, -1.0, 0.5]) for i in np.unique(inst)[::2]}
+    ours = feature_map(inst, make_clusters(3, seed=1), 3, styles)
+    ids = np.unique(inst)  # the obvious way: one vector per object, painted where it is
+    expected = np.zeros((3, *inst.shape), np.float32)
+    for i in ids:
+        expected[:, inst == i] = network_input.resolve_style(int(i), make_clusters(3, seed=1), 3, styles)[:, None]
+    np.testing.assert_array_equal(ours, expected)
+
+
+def test_encoding_into_a_kept_buffer_overwrites_all_of_it():
+    cfg = ModelConfig(instance_feat=True, feat_num=3)
+    label, inst = random_maps(5)
+    feat = feature_map(inst, make_clusters(3, seed=0), 3)
+    fresh = encode_input(cfg, label, inst, feat)
+    kept = torch.full_like(fresh, float("nan"))  # the last frame's input, or garbage
+    out = encode_input(cfg, label, inst, feat, out=kept)
+    assert out is kept
+    torch.testing.assert_close(out, fresh, rtol=0, atol=0)
+    wrong = torch.zeros(1, fresh.shape[1], 8, 8)
+    assert encode_input(cfg, label, inst, feat, out=wrong) is not wrong  # another size: a new tensor

@@ -331,8 +331,9 @@ class Engine:
         objects = request.instance if request.instance is not None else request.label.astype(np.int32)
         return feature_map(objects[rows, cols], self.bundle.clusters, self.config.feat_num, dict(request.styles))
 
-    def encode(self, request: EngineRequest, rect: Rect | None = None) -> torch.Tensor:
-        """The network input for ``rect`` of the request (default: all), in the engine's dtype/layout."""
+    def encode(self, request: EngineRequest, rect: Rect | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The network input for ``rect`` of the request (default: all), in the engine's dtype/layout;
+        ``out``: a buffer to write it into where it fits (see ``encode_input``)."""
         h, w = request.label.shape
         x0, y0, x1, y1 = rect or (0, 0, w, h)
         rows, cols = slice(y0, y1), slice(x0, x1)
@@ -344,6 +345,7 @@ class Engine:
             inst,
             self._features(request, rows, cols),
             device=self.device,
+            out=out,
         )
         return tensor.to(self.precision.dtype).contiguous(memory_format=self.memory_format)
 
@@ -355,7 +357,8 @@ class Engine:
         if w % base or h % base:
             raise InputMapError(f"map {w}x{h}: this model needs width and height that are multiples of {base}")
         if request.dirty is None or self._input is None or self._input.shape[-2:] != (h, w):
-            self._input = self.encode(request)
+            # the last frame's input is overwritten in place where it fits (fp32): nothing else holds it
+            self._input = self.encode(request, out=self._input)
             return None
         changed = incremental.expand(request.dirty, 1, *size)  # edges of neighbours change too
         context = incremental.expand(changed, 1, *size)

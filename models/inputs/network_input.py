@@ -57,13 +57,32 @@ def feature_map(
     inst: np.ndarray, clusters: Mapping[int, np.ndarray], feat_num: int, styles: Mapping[int, Style] | None = None
 ) -> np.ndarray:
     """H x W object ids -> feat_num x H x W float32 features, one table lookup per object."""
-    ids, inverse = np.unique(inst, return_inverse=True)
+    ids, index = _object_index(inst)
     table = (
         np.stack([resolve_style(int(i), clusters, feat_num, styles) for i in ids])
         if len(ids)
         else np.zeros((0, feat_num), np.float32)
     )
-    return np.ascontiguousarray(table[inverse.reshape(inst.shape)].transpose(2, 0, 1))
+    out = np.empty((feat_num, *inst.shape), np.float32)
+    for f in range(feat_num):  # one gather per channel, written in place: no H x W x feat_num temporary
+        np.take(table[:, f], index, out=out[f])
+    return out
+
+
+DENSE_IDS = 1 << 20  # object ids below this are indexed through a table of that size (ids are class*1000+n)
+
+
+def _object_index(inst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct ids, sorted; per pixel the position of its id among them, or an index array that
+    ``np.take`` maps the same way). Non-negative ids below ``DENSE_IDS`` (every map we write) are counted
+    with ``bincount``, 25x faster than ``np.unique``'s sort at 2048x1024 (5 vs 140 ms)."""
+    if inst.size and np.issubdtype(inst.dtype, np.integer) and int(inst.min()) >= 0 and int(inst.max()) < DENSE_IDS:
+        ids = np.flatnonzero(np.bincount(inst.ravel()))
+        position = np.zeros(int(ids[-1]) + 1, np.intp)
+        position[ids] = np.arange(len(ids))
+        return ids, np.take(position, inst)
+    ids, inverse = np.unique(inst, return_inverse=True)
+    return ids, inverse.reshape(inst.shape)
 
 
 def validate_maps(label: np.ndarray, inst: np.ndarray | None, label_nc: int) -> None:
@@ -90,24 +109,35 @@ def encode_input(
     inst: np.ndarray | None = None,
     feat: np.ndarray | None = None,
     device: torch.device | str = "cpu",
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """NumPy maps -> 1 x netG_input_nc x H x W float32 tensor (one-hot, edges, features).
 
     Without an instance map the label map serves as one (NVIDIA's behaviour). ``feat`` is the
-    feat_num x H x W feature map for instance-feature models (see :func:`feature_map`).
+    feat_num x H x W feature map for instance-feature models (see :func:`feature_map`). ``out``: a
+    float32 tensor of that shape on ``device`` to write into (a caller's buffer kept across frames: at
+    2048x1024 the first touch of a fresh 300 MB input cost more than filling it); else a new one.
     """
     validate_maps(label, inst, cfg.label_nc)
     if inst is None:
         inst = label
-    label_t = _tensor(label, np.int64)[None, None].to(device)
-    parts = [one_hot(label_t, cfg.label_nc)]
-    if not cfg.no_instance:
-        inst_t = _tensor(inst, np.int32)[None, None].to(device)
-        parts.append(get_edges(inst_t))
+    h, w = label.shape
+    nc = cfg.label_nc + (0 if cfg.no_instance else 1) + (cfg.feat_num if cfg.instance_feat else 0)
     if cfg.instance_feat:
         if feat is None:
             raise InputMapError("this model needs a feature map (instance features)")
         if feat.shape != (cfg.feat_num, *label.shape):
             raise InputMapError(f"feature map shape {feat.shape} != {(cfg.feat_num, *label.shape)}")
-        parts.append(_tensor(feat, np.float32)[None].to(device))
-    return torch.cat(parts, dim=1)
+    shape = (1, nc, h, w)
+    if out is None or tuple(out.shape) != shape or out.dtype != torch.float32 or not out.is_contiguous():
+        out = torch.empty(shape, dtype=torch.float32, device=device)
+    label_t = _tensor(label, np.int64)[None, None].to(device)
+    out[:, : cfg.label_nc].zero_().scatter_(1, label_t, 1.0)  # one-hot, in place
+    channel = cfg.label_nc
+    if not cfg.no_instance:
+        inst_t = _tensor(inst, np.int32)[None, None].to(device)
+        out[:, channel : channel + 1] = get_edges(inst_t)
+        channel += 1
+    if cfg.instance_feat:
+        out[0, channel:] = _tensor(feat, np.float32).to(device)
+    return out
