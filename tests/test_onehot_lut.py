@@ -164,3 +164,20 @@ def test_buffered_stems_reuse_their_memory_and_keep_no_stale_values():
     assert all(conv.last_keys > 1 for conv in buffered.convs)  # lookups, not the conv fallback
     for got, ref in zip(second, want, strict=True):
         torch.testing.assert_close(got, ref, atol=2e-5, rtol=1e-5)
+
+
+def test_reserved_buffers_are_the_ones_the_first_frame_writes():
+    from p2phd.models.engine.backends.stems import Stems
+
+    G = CFG.build_G().eval()
+    x = _input(CFG, seed=2)
+    buffered = Stems(G, reuse_buffers=True)
+    buffered.reserve(tuple(x.shape))  # what the OpenVINO backend does when it compiles for a size
+    reserved = {name: t.data_ptr() for name, t in buffered._buffers.items()}
+    assert any(name.startswith("pooled") for name in reserved) and any(name.startswith("stem") for name in reserved)
+    with torch.inference_mode():
+        got = buffered(x)
+        want = Stems(G)(x)
+    assert {name: t.data_ptr() for name, t in buffered._buffers.items()} == reserved  # nothing allocated in the frame
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)

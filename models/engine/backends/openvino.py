@@ -154,6 +154,9 @@ class OpenVinoGenerator:
             used = compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type: bf16 only where the CPU has it
             self.precision_used = used.get_type_name() if hasattr(used, "get_type_name") else str(used)
             self._compiled = {shape: compiled}  # one size at a time: compiled models hold the weights
+            if self.stems is not None:
+                with self._call_lock:  # the stems' buffers for this size, touched here rather than in a frame
+                    self.stems.reserve(shape)
             self.prepare_seconds[shape] = time.perf_counter() - t0
             return compiled
 
