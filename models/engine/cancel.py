@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from p2phd.models.engine.request import RunCancelledError
-from torch import nn
+
+if TYPE_CHECKING:  # the service imports this module, and the editor's window opens before torch loads
+    from torch import nn
 
 ShouldCancel = Callable[[], bool]
 
