@@ -266,6 +266,15 @@ def test_export_png_at_full_resolution(qtbot, tmp_path, rendering_window):
     image = QImage(str(out))
     assert (image.width(), image.height()) == (W, H)
     assert window.render.last_frame.revision == window.document.revision
+    # the model renders at its native 128x64: the file is that frame enlarged 2x, bicubic
+    import cv2
+    from p2phd.editor.qt.image_convert import qimage_to_rgb
+    from PIL import Image
+
+    frame = qimage_to_rgb(window.render.last_frame.image)
+    assert frame.shape[:2] == (H // 2, W // 2)
+    expected = cv2.resize(frame, (W, H), interpolation=cv2.INTER_CUBIC)
+    np.testing.assert_array_equal(np.asarray(Image.open(out).convert("RGB")), expected)
 
 
 def test_unsaved_changes_prompt_can_cancel_close(qtbot, window):

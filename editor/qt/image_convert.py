@@ -59,3 +59,15 @@ class LabelImage:
     def pixels(self) -> np.ndarray:
         """H x W x 3 view of the colours (for tests)."""
         return self._rgbx[..., :3]
+
+
+def fit_image(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``rgb`` (H x W x 3 uint8) at ``width`` x ``height``: bicubic when enlarging (a model rendering at half
+    the document's size), area-averaged when shrinking; unchanged when it already fits."""
+    h, w = rgb.shape[:2]
+    if (w, h) == (width, height):
+        return rgb
+    import cv2
+
+    enlarging = width * height > w * h
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_CUBIC if enlarging else cv2.INTER_AREA)
