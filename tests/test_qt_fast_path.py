@@ -275,13 +275,19 @@ class FramesWaitForPreparation(FakeFastEngine):
         return super().run(request, should_cancel)
 
 
-def test_a_frame_in_flight_through_the_fast_path_is_not_rendered_twice(qtbot):
+def rendering_with(engine):
+    """A controller on a small document that renders with ``engine``; the frames it shows."""
     controller = RenderController()
     controller.set_document(Document(64, 32, fill=ROAD))
-    engine = FramesWaitForPreparation("e", eager=False)
     frames = []
     controller.sig_frame.connect(frames.append)
     controller.set_engine(engine)
+    return controller, frames
+
+
+def test_a_frame_in_flight_through_the_fast_path_is_not_rendered_twice(qtbot):
+    engine = FramesWaitForPreparation("e", eager=False)
+    controller, frames = rendering_with(engine)
     qtbot.waitUntil(lambda: len(engine.prepare_calls) == 1 and controller._awaiting)
     engine.gate.set()
     qtbot.waitUntil(lambda: bool(frames) and controller.fast_state == "ready")
@@ -291,12 +297,8 @@ def test_a_frame_in_flight_through_the_fast_path_is_not_rendered_twice(qtbot):
 
 
 def test_an_eager_frame_in_flight_is_cancelled_when_the_fast_path_is_ready(qtbot):
-    controller = RenderController()
-    controller.set_document(Document(64, 32, fill=ROAD))
     engine = FramesWaitForPreparation("e", eager=True)
-    frames = []
-    controller.sig_frame.connect(frames.append)
-    controller.set_engine(engine)
+    controller, frames = rendering_with(engine)
     qtbot.waitUntil(lambda: len(engine.prepare_calls) == 1 and engine.generating == "eager")
     with qtbot.waitSignal(controller.sig_frame, timeout=10000) as fast:
         engine.gate.set()
