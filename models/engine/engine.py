@@ -300,11 +300,18 @@ class Engine:
         self, x: torch.Tensor, should_cancel: Callable[[], bool] = never
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """G's output and coarse features; raises RunCancelledError inside the network once
-        ``should_cancel()`` is true (eager and OpenVINO frames; not a torch.compile'd one)."""
-        if self._use_fast(x):
-            self.generating = self._openvino.name
-            return self._generate_openvino(x, should_cancel)
-        self.generating = "eager"
+        ``should_cancel()`` is true (eager and OpenVINO frames; not a torch.compile'd one).
+        ``generating`` names the path while it runs."""
+        fast = self._use_fast(x)
+        self.generating = self._openvino.name if fast else "eager"
+        try:
+            return self._generate_openvino(x, should_cancel) if fast else self._generate_torch(x, should_cancel)
+        finally:
+            self.generating = None
+
+    def _generate_torch(
+        self, x: torch.Tensor, should_cancel: Callable[[], bool] = never
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self._wants_compiled(x):
             os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(CACHE_DIR / "inductor"))
             try:
@@ -408,10 +415,7 @@ class Engine:
         timings["encode"] = self._elapsed(t0)
         self._check(should_cancel)
         t0 = time.perf_counter()
-        try:
-            out, coarse = self._generate(self._input, should_cancel)
-        finally:
-            self.generating = None
+        out, coarse = self._generate(self._input, should_cancel)
         if self.local:
             self._coarse, self._coarse_size = coarse, request.size
         timings["generator"] = self._elapsed(t0)

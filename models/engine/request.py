@@ -24,7 +24,7 @@ def _frozen_copy(array: np.ndarray | None, name: str) -> np.ndarray | None:
     # through bytes: one memcpy that keeps the GIL (immutable, so read-only by construction). numpy's own
     # copy releases and re-takes the GIL, and re-taking it waits up to the switch interval (5 ms) for any
     # thread running Python: in the editor a stroke's request copy took 12-15 ms instead of ~2 ms.
-    return np.frombuffer(np.ascontiguousarray(array).tobytes(), dtype=array.dtype).reshape(array.shape)
+    return np.frombuffer(array.tobytes(), dtype=array.dtype).reshape(array.shape)  # tobytes: C order
 
 
 def union_rect(a: Rect | None, b: Rect | None) -> Rect | None:
