@@ -209,16 +209,11 @@ class Transaction:
     def finish(self) -> HistoryItem | None:
         """The history item of this transaction, or ``None`` when nothing changed."""
         rects, arrays = [], ([], [], [], [])
-        for (ty, tx), (old_label, old_inst) in sorted(self._tiles.items()):
-            y0, x0 = ty * TILE, tx * TILE
-            sl = slice(y0, y0 + old_label.shape[0]), slice(x0, x0 + old_label.shape[1])
-            new_label, new_inst = self._label[sl], self._inst[sl]
-            tight = Rect.from_mask((old_label != new_label) | (old_inst != new_inst))
-            if tight.empty:
-                continue
-            rects.append((x0 + tight.x0, y0 + tight.y0, x0 + tight.x1, y0 + tight.y1))
-            for out, values in zip(arrays, (old_label, new_label, old_inst, new_inst)):
-                out.append(values[tight.slices])
+        for (ty, tx), box, values in _changed_boxes(self._tiles, self._label, self._inst):
+            x0, y0 = tx * TILE, ty * TILE
+            rects.append((x0 + box.x0, y0 + box.y0, x0 + box.x1, y0 + box.y1))
+            for out, tile in zip(arrays, values):
+                out.append(tile[box.slices])
         self._tiles.clear()
         self._patches.clear()
         if not rects and not self.styles:
@@ -232,6 +227,35 @@ class Transaction:
             _flat(arrays[3], np.int32),
             self.styles,
         )
+
+
+def _changed_boxes(tiles: dict, label: np.ndarray, inst: np.ndarray):
+    """(tile key, box of its changed pixels, (old label, new label, old inst, new inst)) of each tile
+    that changed, in row-major tile order.
+
+    Tiles of one shape are compared as one stacked array: a stroke across a 2048-wide document touches
+    ~60 tiles, and diffing them one by one cost ~4 ms of the UI thread at the stroke's release.
+    """
+    groups: dict[tuple[int, int], list] = {}
+    for key in sorted(tiles):
+        groups.setdefault(tiles[key][0].shape, []).append(key)
+    found = []
+    for (h, w), keys in groups.items():
+        old_label = np.stack([tiles[k][0] for k in keys])
+        old_inst = np.stack([tiles[k][1] for k in keys])
+        cells = [(slice(ty * TILE, ty * TILE + h), slice(tx * TILE, tx * TILE + w)) for ty, tx in keys]
+        new_label = np.stack([label[c] for c in cells])
+        new_inst = np.stack([inst[c] for c in cells])
+        changed = old_label != new_label
+        changed |= old_inst != new_inst
+        rows, cols = changed.any(axis=2), changed.any(axis=1)
+        y0, y1 = rows.argmax(axis=1), h - rows[:, ::-1].argmax(axis=1)
+        x0, x1 = cols.argmax(axis=1), w - cols[:, ::-1].argmax(axis=1)
+        for i in np.flatnonzero(rows.any(axis=1)).tolist():
+            box = Rect(int(x0[i]), int(y0[i]), int(x1[i]), int(y1[i]))
+            found.append((keys[i], box, (old_label[i], new_label[i], old_inst[i], new_inst[i])))
+    found.sort(key=lambda entry: entry[0])
+    return found
 
 
 class History:

@@ -330,3 +330,59 @@ def test_with_a_worker_the_editing_thread_never_encodes_the_whole_document(tmp_p
     saver.flush()
     assert same_state(load_state(tmp_path, saver.stem).to_document(), doc)
     saver.close()
+
+
+def test_deferred_steps_are_written_in_order_on_the_next_turn_and_before_any_snapshot(tmp_path):
+    """With ``defer`` (the GUI: the event loop's next turn) a commit returns before its step is encoded;
+    the steps of one turn are written together, in order, and a snapshot or close writes them first."""
+    doc = Document(96, 48, fill=7)
+    turns = []  # the callbacks handed to the "event loop"
+    saver = Autosaver(doc, tmp_path, defer=turns.append, clock=FakeClock())
+
+    def next_turn():
+        while turns:
+            turns.pop(0)()
+
+    edit_script(doc, 0)  # the first record holds the whole document: written at once
+    assert saver.records == 1 and turns == []
+    for i in range(1, 12):  # strokes, styles, an undo and a redo within one turn
+        edit_script(doc, i)
+    assert saver.records == 1 and len(turns) == 1
+    assert not same_state(load_state(tmp_path, saver.stem).to_document(), doc)
+    next_turn()
+    assert saver.records == 12 and saver.last_error is None
+    assert same_state(load_state(tmp_path, saver.stem).to_document(), doc)
+
+    for i in range(12, 20):
+        edit_script(doc, i)
+    saver.save_now()  # before the turn came: the snapshot supersedes a journal that holds them
+    next_turn()  # nothing left to write
+    for i in range(20, 24):
+        edit_script(doc, i)
+    saver.close()  # as if the process had died right after closing
+    back = recover(tmp_path)
+    assert same_state(back, doc)
+    assert back.history.undo_actions == doc.history.undo_actions[-len(back.history.undo_actions) :]
+    while back.undo():
+        assert doc.undo() and same_state(back, doc)
+
+
+def test_a_deferred_write_error_is_reported_and_the_next_edit_restarts_the_journal(tmp_path, monkeypatch):
+    doc = Document(8, 8)
+    turns = []
+    saver = Autosaver(doc, tmp_path, defer=turns.append)
+    doc.paint_stroke([(1, 1)], 26, 1)  # the base record
+    doc.paint_stroke([(2, 2)], 24, 1)
+    encode = history_io.record_bytes
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(history_io, "record_bytes", full_disk)
+    turns.pop()()  # the turn comes: the write fails, editing goes on
+    assert isinstance(saver.last_error, OSError) and saver.records == 1
+    monkeypatch.setattr(history_io, "record_bytes", encode)
+    doc.paint_stroke([(5, 5)], 24, 1)  # restarts the chain with the whole document, at once
+    assert saver.last_error is None and turns == [] and saver.records == 2
+    assert same_state(load_state(tmp_path, saver.stem).to_document(), doc)
+    saver.close(discard=True)

@@ -61,6 +61,26 @@ def test_undo_redo_restore_every_state_exactly():
     assert not doc.redo()
 
 
+def test_an_item_keeps_the_tight_box_of_each_changed_tile_in_row_major_order():
+    """150 x 100: full 64 x 64 tiles and the three shapes of edge tiles are diffed together."""
+    doc = Document(150, 100, fill=ROAD)
+    before = doc.label.copy()
+    doc.paint_stroke([(3, 90), (80, 60), (148, 5)], SKY, 3)
+    (item,) = doc.history.undo_items
+    after = doc.label.copy()
+    expected = []
+    for y0 in range(0, 100, 64):
+        for x0 in range(0, 150, 64):
+            diff = before[y0 : y0 + 64, x0 : x0 + 64] != after[y0 : y0 + 64, x0 : x0 + 64]
+            rows, cols = np.flatnonzero(diff.any(1)), np.flatnonzero(diff.any(0))
+            if len(rows):
+                expected.append([x0 + cols[0], y0 + rows[0], x0 + cols[-1] + 1, y0 + rows[-1] + 1])
+    assert item.rects.tolist() == expected and len(expected) >= 4
+    assert item.old_label.size == sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in expected)
+    assert (item.old_label == ROAD).all() and (item.new_label[item.new_label != ROAD] == SKY).all()
+    assert doc.undo() and np.array_equal(doc.label, before)
+
+
 def test_new_edit_clears_redo():
     doc = Document(32, 32, fill=ROAD)
     doc.paint_stroke([(5, 5)], CAR, 2)

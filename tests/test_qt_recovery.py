@@ -105,7 +105,9 @@ def test_recovered_work_keeps_its_undo_steps(qtbot, tmp_path):
         assert crashed.undo()
         np.testing.assert_array_equal(doc.label, crashed.label)
         np.testing.assert_array_equal(doc.instance, crashed.instance)
-    # the old files are gone; this window's own recovery holds the work (a second crash keeps it)
+    # the old files are gone; this window's own recovery holds the work (a second crash keeps it):
+    # the undo steps are journaled on the event loop's next turn, after the clicks were drawn
+    qtbot.wait(1)
     stems = {p.name.split(".")[0] for p in (tmp_path / "recovery").iterdir()}
     assert len(stems) == 1
     state = load_state(tmp_path / "recovery", stems.pop())
@@ -163,6 +165,7 @@ def test_a_live_windows_recovery_is_never_offered_or_touched(qtbot, tmp_path):
     QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(first, 30, 100))
     QTest.mouseMove(canvas, at(first, 90, 100))
     QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(first, 90, 100))
+    qtbot.wait(1)  # the stroke's undo step is journaled on the next turn of the event loop
     folder = tmp_path / "recovery"
     before = sorted(os.listdir(folder))
     assert any(name.endswith(".journal") for name in before)

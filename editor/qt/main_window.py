@@ -27,6 +27,30 @@ APP_TITLE = "pix2pixHD Studio"
 AUTOSAVE_TICK_MS = 1000
 
 
+class _NextTurn:
+    """Runs callbacks on a later turn of the event loop, after the repaint and the input already waiting.
+
+    A timer, not a posted call (``singleShot(0)``): posted calls run before them, which would keep
+    the deferred work in the same stall. Made once with the window: PySide's first use of a timer
+    overload costs ~100 ms (its signature tables), not to be paid at the first stroke's release.
+    """
+
+    def __init__(self, parent: QWidget) -> None:
+        self._callbacks: list = []
+        self._timer = QTimer(parent, singleShot=True, interval=2, timerType=Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._run)
+
+    def __call__(self, callback) -> None:
+        self._callbacks.append(callback)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _run(self) -> None:
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+
 def default_recovery_dir() -> Path:
     env = os.environ.get("P2PHD_RECOVERY_DIR")
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
@@ -48,6 +72,7 @@ class MainWindow(QMainWindow):
         self._recovered = False
         self._unsubscribe = None
         self._autosaver: Autosaver | None = None
+        self._next_turn = _NextTurn(self)
         self.tools = ToolManager(self)
         self.canvas = CanvasView(self.tools, self)
         self.render = RenderController(self, **({"loader": engine_loader} if engine_loader else {}))
@@ -169,7 +194,10 @@ class MainWindow(QMainWindow):
         if "object" in self.docks:
             self.docks["object"].set_document(document)
         source = str(self.files.path) if self.files.path else None
-        self._autosaver = Autosaver(document, self.files.recovery_dir, background=True, source=source)
+        # Undo steps are journaled on the next turn of the event loop: a released stroke is drawn first.
+        self._autosaver = Autosaver(
+            document, self.files.recovery_dir, background=True, source=source, defer=self._next_turn
+        )
         if recovered:
             self._autosaver.save_now()  # its own recovery first: a second crash keeps the work
             self._autosaver.flush()
