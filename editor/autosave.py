@@ -45,6 +45,7 @@ from p2phd.editor.recovery import (
     stem_files,
 )
 from p2phd.editor.styles import StyleTable
+from p2phd.models.engine.gil_copy import copy_holding_gil
 from p2phd.models.mapfiles.atomic import PathLike, atomic_write
 
 if TYPE_CHECKING:
@@ -148,8 +149,8 @@ class Autosaver:
         self._close_journal()
         self._generation += 1  # edits from now on continue this snapshot
         snapshot = (
-            doc.label.copy(),
-            doc.instance.copy(),
+            copy_holding_gil(doc.label),  # numpy's copy could wait ~20 ms for the GIL to come back
+            copy_holding_gil(doc.instance),
             StyleTable(doc.styles.as_mapping()),
             doc.model_id,
             undo,
@@ -316,7 +317,8 @@ class Autosaver:
         doc = self.document
         undo, redo = self._kept_steps()
         job = _PreparedBase(
-            self._history_tops(), (undo, redo, [doc.label.copy(), doc.instance.copy()], self._base_head(time.time()))
+            self._history_tops(),
+            (undo, redo, [copy_holding_gil(doc.label), copy_holding_gil(doc.instance)], self._base_head(time.time())),
         )
         with self._cond:
             self._prepared = self._base_job = job

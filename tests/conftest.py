@@ -14,3 +14,29 @@ def cityscapes_samples() -> Path:
     if not (SHARED / "train_label").is_dir():
         pytest.skip(f"Cityscapes samples not found at {SHARED} (../shared is absent)")
     return SHARED
+
+
+@pytest.fixture
+def busy_python_thread():
+    """A thread running pure Python beside the test, with a 2 s GIL switch interval: code on the test's
+    thread that let go of the GIL would wait ~2 s to take it back (the editor's workers run Python
+    beside the UI thread; the default 5 ms interval then costs a UI stall per hand-over)."""
+    import sys
+    import threading
+
+    stop = threading.Event()
+
+    def spin() -> None:  # holds the GIL until the interpreter asks it to switch
+        while not stop.is_set():
+            pass
+
+    interval = sys.getswitchinterval()
+    spinner = threading.Thread(target=spin)
+    sys.setswitchinterval(2.0)
+    spinner.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sys.setswitchinterval(interval)
+        spinner.join()

@@ -386,3 +386,20 @@ def test_a_deferred_write_error_is_reported_and_the_next_edit_restarts_the_journ
     assert saver.last_error is None and turns == [] and saver.records == 2
     assert same_state(load_state(tmp_path, saver.stem).to_document(), doc)
     saver.close(discard=True)
+
+
+def test_a_snapshot_copies_the_document_without_waiting_for_busy_python_threads(tmp_path, busy_python_thread):
+    """save_now runs on the UI thread (timer, compaction): its copies of the maps keep the GIL, or each
+    would wait for the worker threads' Python to hand it back (2 s here, up to 5 ms x2 in the editor)."""
+    import time
+
+    doc = Document(1024, 512, fill=7)
+    doc.paint_stroke([(50, 50)], 26, 9)
+    saver = Autosaver(doc, tmp_path, background=True)
+    t0 = time.perf_counter()
+    saver.save_now()
+    elapsed = time.perf_counter() - t0
+    saver.flush()
+    assert elapsed < 1.0 and saver.saves == 1
+    assert same_state(Document.open_project(saver.path), doc)
+    saver.close(discard=True)
