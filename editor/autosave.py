@@ -219,6 +219,8 @@ class Autosaver:
             self._maybe_compact()
 
     def _maybe_compact(self) -> None:
+        if self._closed:  # a deferred call that came after close()
+            return
         if self._journal_bytes >= self.compact_bytes or (
             self._worker is not None and self._clock() - self._last_snapshot >= self.interval and self._idle()
         ):
@@ -242,7 +244,8 @@ class Autosaver:
     def _deferred(self) -> None:
         if self._steps:
             self._settle()
-            self._maybe_compact()
+            if self._defer is not None:
+                self._defer(self._maybe_compact)  # a snapshot's copies on a turn of their own
 
     def _settle(self) -> None:
         """Write the deferred steps now (before a snapshot, a flush, a close); a failure breaks the chain."""

@@ -18,9 +18,12 @@ def cityscapes_samples() -> Path:
 
 @pytest.fixture
 def busy_python_thread():
-    """A thread running pure Python beside the test, with a 2 s GIL switch interval: code on the test's
-    thread that let go of the GIL would wait ~2 s to take it back (the editor's workers run Python
-    beside the UI thread; the default 5 ms interval then costs a UI stall per hand-over)."""
+    """A thread running pure Python beside the test, with a 0.5 s GIL switch interval: code on the test's
+    thread that let go of the GIL would wait ~0.5 s to take it back (the editor's workers run Python
+    beside the UI thread; the default 5 ms interval then costs a UI stall per hand-over).
+
+    Yields a function that stops it (call it once the timed part is over: other threads that need the
+    GIL, e.g. a worker the test waits for, would crawl beside it)."""
     import sys
     import threading
 
@@ -32,11 +35,15 @@ def busy_python_thread():
 
     interval = sys.getswitchinterval()
     spinner = threading.Thread(target=spin)
-    sys.setswitchinterval(2.0)
-    spinner.start()
-    try:
-        yield
-    finally:
+
+    def finish() -> None:
         stop.set()
         sys.setswitchinterval(interval)
         spinner.join()
+
+    sys.setswitchinterval(0.5)
+    spinner.start()
+    try:
+        yield finish
+    finally:
+        finish()

@@ -236,16 +236,16 @@ def test_request_is_a_frozen_private_copy():
 
 def test_a_request_copies_its_maps_without_waiting_for_busy_python_threads(busy_python_thread):
     """The UI thread builds a request while the engine thread runs Python: a copy that let go of the GIL
-    would wait a whole switch interval to take it back (2 s here; the default 5 ms made a stroke's request
+    would wait a whole switch interval to take it back (0.5 s here; the default 5 ms made a stroke's request
     cost 12-15 ms instead of ~2 ms in the editor)."""
-    label = np.arange(512 * 1024, dtype=np.int64).reshape(512, 1024).astype(np.uint8)
+    label = np.arange(1024 * 2048, dtype=np.int64).reshape(1024, 2048).astype(np.uint8)  # 2048x1024
     inst = label.astype(np.int32) * 1000
     t0 = time.perf_counter()
     req = EngineRequest(label, inst)
     elapsed = time.perf_counter() - t0
     np.testing.assert_array_equal(req.instance, inst)
     assert not np.shares_memory(req.instance, inst) and not req.instance.flags.writeable
-    assert elapsed < 1.0  # no GIL hand-over inside (one would take ~2 s)
+    assert elapsed < 0.25  # no GIL hand-over inside (one would take ~0.5 s)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")

@@ -199,8 +199,8 @@ class ObjectPanel(QDockWidget):
             return
         from p2phd.models.engine.request import EngineRequest
 
-        label, instance, styles, revision = self.document.snapshot()
-        request = EngineRequest(label, instance, styles, revision=revision)
+        doc = self.document  # the request copies the maps itself (holding the GIL: no second copy here)
+        request = EngineRequest(doc.label, doc.instance, doc.styles.as_mapping(), revision=doc.revision)
         self._preview_box = self.document.object_bbox(self.object_id).pad(PREVIEW_CONTEXT)
         self._preview_runs += 1
         self._thumbnails = []

@@ -71,6 +71,25 @@ class StallMeter:
         return ", ".join(f"{1000 * g - 1:.0f} ms at {end - t0:.2f} s" for g, end in gaps)
 
 
+def cpu_times() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs from /proc/stat; None where there is none (not Linux)."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_note(start: tuple[int, int] | None) -> str:
+    """The share of CPU time the hypervisor took from this VM since ``start`` (a shared VM: a stall
+    while it steals is not the editor's)."""
+    end = cpu_times()
+    if start is None or end is None or end[1] == start[1]:
+        return "VM steal: unknown"
+    return f"VM steal: {100 * (end[0] - start[0]) / (end[1] - start[1]):.0f}% of CPU time"
+
+
 def wait(ms: int) -> None:
     loop = QEventLoop()
     QTimer.singleShot(ms, loop.quit)
@@ -178,6 +197,7 @@ def main(argv=None) -> int:
     window.render.sig_frame.connect(frames.append)
     opening = StallMeter()
     opening.start()
+    opening_cpu = cpu_times()
     t0 = time.perf_counter()
     arrivals = []  # (seconds after opening, frame) of the exact frames
     window.render.sig_frame.connect(lambda f: f.preview or arrivals.append((time.perf_counter() - t0, f)))
@@ -208,6 +228,7 @@ def main(argv=None) -> int:
                 print("the fast path was not used within 15 minutes", file=sys.stderr)
                 return 1
             stalls = [g - 1.0 for g in opening.stop()]
+            print(f"opening until the fast path: {steal_note(opening_cpu)}")
             if window.render.fast_state == "failed":
                 print(f"fast path failed: {window.render.fast_error}")
             else:
@@ -235,6 +256,7 @@ def main(argv=None) -> int:
     meter = StallMeter()
     frames.clear()
     meter.start()
+    strokes_cpu = cpu_times()
     for n in range(args.strokes):
         stroke(window, height * (0.55 + 0.1 * n), args.dabs)
         revision = window.document.revision
@@ -242,6 +264,7 @@ def main(argv=None) -> int:
             print("exact frame did not arrive", file=sys.stderr)
             return 1
     gaps = meter.stop()
+    print(f"strokes: {steal_note(strokes_cpu)}; longest stalls {meter.worst(3, meter.stamps[0])} (s after the first)")
     window.document.mark_saved()  # benchmark: no unsaved-changes prompt
     window.close()
     app.processEvents()
