@@ -111,7 +111,6 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.model_card = None
         self._undo_filter = DocumentUndoFilter(self)
-        QApplication.instance().installEventFilter(self._undo_filter)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()

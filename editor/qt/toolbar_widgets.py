@@ -12,7 +12,7 @@ from p2phd.editor.qt.thumbnails import swatch_icon
 from p2phd.models.labels import BY_ID
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 SWATCH = 18
 REDO_KEYS = (QKeySequence("Ctrl+Y"), QKeySequence("Ctrl+Shift+Z"))
@@ -84,12 +84,22 @@ def is_undo_key(event) -> str | None:
 
 
 class DocumentUndoFilter(QObject):
-    """Installed on the application: inside ``window``, undo/redo shortcuts are never taken by a text
-    box (it would undo its own text); the window's Undo/Redo actions get them instead."""
+    """Inside ``window``, undo/redo shortcuts are never taken by a text box (it would undo its own text);
+    the window's Undo/Redo actions get them instead.
+
+    It filters the widget that has the focus (Qt sends ``ShortcutOverride`` there), installed as the
+    focus moves: a filter on the whole application would take every event of the process through
+    Python (and the GIL), mouse moves and paint timers included.
+    """
 
     def __init__(self, window) -> None:
         super().__init__(window)
         self.window = window
+        QApplication.instance().focusChanged.connect(self._on_focus)
+
+    def _on_focus(self, old, new) -> None:
+        if isinstance(new, QWidget) and new.window() is self.window:
+            new.installEventFilter(self)  # again on the same widget: Qt keeps one
 
     def eventFilter(self, obj, event) -> bool:
         if event.type() != QEvent.Type.ShortcutOverride or not isinstance(obj, QWidget):
