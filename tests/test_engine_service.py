@@ -234,6 +234,19 @@ def test_request_is_a_frozen_private_copy():
         req.styles[6] = 2
 
 
+def test_a_request_shares_maps_that_are_already_frozen_copies_and_copies_any_other():
+    label = np.zeros((8, 8), np.uint8)
+    frozen = EngineRequest(label).label  # over bytes: nobody can write into it
+    with pytest.raises(ValueError):
+        frozen.flags.writeable = True
+    assert EngineRequest(frozen).label is frozen
+    readonly_view = label.view()
+    readonly_view.flags.writeable = False  # read-only here, but `label` can still change it
+    shared = EngineRequest(readonly_view).label
+    label[0, 0] = 5
+    assert shared[0, 0] == 0
+
+
 def test_a_request_copies_its_maps_without_waiting_for_busy_python_threads(busy_python_thread):
     """The UI thread builds a request while the engine thread runs Python: a copy that let go of the GIL
     would wait a whole switch interval to take it back (0.5 s here; the default 5 ms made a stroke's request

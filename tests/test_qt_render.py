@@ -84,6 +84,30 @@ def test_stroke_sends_previews_then_the_exact_frame(qtbot, controller):
     assert not engine.requests[-1].preview
 
 
+def test_requests_of_one_revision_share_one_copy_of_the_maps(qtbot, controller):
+    """The exact frame a stroke's release asks for has the last preview's maps: not copied again."""
+    doc = Document(64, 32, fill=7)
+    controller.set_document(doc)
+    engine = FakeEngine()
+    with qtbot.waitSignal(controller.sig_frame, timeout=10000):
+        controller.set_engine(engine)
+    stroke = doc.begin_stroke(SKY, 2)
+    stroke.add_point(5, 5)
+    with qtbot.waitSignal(controller.sig_frame, timeout=10000):
+        stroke.add_point(20, 5)
+    preview = engine.requests[-1]
+    with qtbot.waitSignal(controller.sig_frame, timeout=10000, check_params_cb=lambda f: not f.preview):
+        stroke.commit()
+    exact = engine.requests[-1]
+    assert preview.preview and not exact.preview and exact.revision == preview.revision
+    assert exact.label is preview.label and exact.instance is preview.instance
+    with qtbot.waitSignal(controller.sig_frame, timeout=10000):
+        doc.paint_stroke([(40, 20)], SKY, 3)  # a new revision: new copies, with the new pixels
+    after = engine.requests[-1]
+    assert after.label is not exact.label and after.label[20, 40] == SKY and exact.label[20, 40] == 7
+    assert not after.label.flags.writeable and not np.shares_memory(after.label, doc.label)
+
+
 def test_ui_is_free_while_the_engine_works(qtbot, controller):
     doc = Document(64, 32, fill=7)
     controller.set_document(doc)
