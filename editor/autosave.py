@@ -11,8 +11,8 @@ Journal records are written synchronously by the thread that edits (they hold th
 compressed: usually kilobytes; the OS keeps them across a crash of the process). With ``defer`` (the
 GUI passes "on the next turn of the event loop") an undo step's record is encoded and written just
 after the event that made it, so a released stroke reaches the screen first (encoding a long stroke
-takes ~3 ms); a kill -9 then loses at most the stroke in progress or one released in the same turn
-of the event loop. Records that hold the document's state (a base, a patch) are never deferred. Snapshots are
+takes ~3 ms); a kill -9 then loses at most the stroke in progress or one released in the same turn of
+the event loop. Records that hold the document's state (a base, a patch) are never deferred. Snapshots are
 encoded and written by one worker thread when ``background=True`` (newest wins), so the UI never
 waits for PNG encoding or ``fsync``. A journal starts with a base record (the whole document:
 ~25 ms to compress at 2048 x 1024); with ``background=True`` the worker encodes it ahead, from a

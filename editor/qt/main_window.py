@@ -30,14 +30,15 @@ AUTOSAVE_TICK_MS = 1000
 class _NextTurn:
     """Runs callbacks on a later turn of the event loop, after the repaint and the input already waiting.
 
-    A timer, not a posted call (``singleShot(0)``): posted calls run before them, which would keep
-    the deferred work in the same stall. Made once with the window: PySide's first use of a timer
-    overload costs ~100 ms (its signature tables), not to be paid at the first stroke's release.
+    A zero-interval timer, not a posted call (``QTimer.singleShot(0, ...)``): posted calls run before
+    the events already waiting, which would keep the deferred work in the same stall. Made once with
+    the window: PySide's first use of a ``singleShot`` overload costs ~100 ms (its signature tables),
+    not to be paid at the first stroke's release.
     """
 
     def __init__(self, parent: QWidget) -> None:
         self._callbacks: list = []
-        self._timer = QTimer(parent, singleShot=True, interval=2, timerType=Qt.TimerType.PreciseTimer)
+        self._timer = QTimer(parent, singleShot=True, interval=0)
         self._timer.timeout.connect(self._run)
 
     def __call__(self, callback) -> None:
