@@ -7,6 +7,7 @@ from pathlib import Path
 
 from p2phd.editor.document import Document
 from p2phd.editor.qt.files import read_document
+from p2phd.editor.qt.gc_pauses import freeze_long_lived
 from p2phd.editor.qt.main_window import APP_TITLE, MainWindow
 from p2phd.models.checkpoint.locate import find_checkpoint
 from p2phd.models.errors import CheckpointError
@@ -56,6 +57,7 @@ def open_editor(
     screen = window.screen().availableGeometry()
     window.resize(max(900, int(screen.width() * 0.9)), max(600, int(screen.height() * 0.85)))
     window.show()
+    freeze_long_lived(window)
     if document is None:
         window.files.offer_recovery()
     if model is None:

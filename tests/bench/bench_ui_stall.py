@@ -36,6 +36,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from p2phd.editor.qt.files import Prompts  # noqa: E402
+from p2phd.editor.qt.gc_pauses import freeze_long_lived  # noqa: E402
 from p2phd.editor.qt.main_window import MainWindow  # noqa: E402
 from p2phd.editor.template import new_from_template  # noqa: E402
 from p2phd.models.checkpoint.bundle import Bundle  # noqa: E402
@@ -193,6 +194,7 @@ def main(argv=None) -> int:
     window = MainWindow(new_from_template(width, height), Prompts(), recovery, settings)
     window.resize(1600, 900)
     window.show()
+    freeze_long_lived(window)  # as open_editor does
     frames = []
     window.render.sig_frame.connect(frames.append)
     opening = StallMeter()
