@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from p2phd.editor import history_io
 from p2phd.editor.events import ChangeEvent
 from p2phd.editor.project import project_bytes
@@ -72,6 +73,7 @@ class Autosaver:
         steps: int = HISTORY_STEPS,
         compact_bytes: int = COMPACT_BYTES,
         defer: Callable[[Callable[[], None]], None] | None = None,
+        copy_maps: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("the autosave interval must be positive")
@@ -103,6 +105,9 @@ class Autosaver:
         self._last_snapshot = clock()
         self._tops = self._history_tops()
         self._defer = defer
+        # read-only copies of (label, instance) as they are now; the GUI shares the render requests' copy
+        # of the same revision instead of copying 10 MB again (2048 x 1024)
+        self._copy_maps = copy_maps or self._own_copies
         self._steps: list[tuple[str, HistoryItem, float]] = []  # classified, waiting for _write_steps
         self._unsubscribe = document.subscribe(self._on_change)
         self._cond = threading.Condition()
@@ -149,8 +154,7 @@ class Autosaver:
         self._close_journal()
         self._generation += 1  # edits from now on continue this snapshot
         snapshot = (
-            copy_holding_gil(doc.label),  # numpy's copy could wait ~20 ms for the GIL to come back
-            copy_holding_gil(doc.instance),
+            *self._copy_maps(),
             StyleTable(doc.styles.as_mapping()),
             doc.model_id,
             undo,
@@ -317,15 +321,18 @@ class Autosaver:
         """Have the worker encode the base record of the state now (copied: ~3 ms at 2048 x 1024)."""
         if self._worker is None or not self.enabled or self._closed:
             return
-        doc = self.document
         undo, redo = self._kept_steps()
         job = _PreparedBase(
             self._history_tops(),
-            (undo, redo, [copy_holding_gil(doc.label), copy_holding_gil(doc.instance)], self._base_head(time.time())),
+            (undo, redo, list(self._copy_maps()), self._base_head(time.time())),
         )
         with self._cond:
             self._prepared = self._base_job = job
             self._cond.notify_all()
+
+    def _own_copies(self) -> tuple[np.ndarray, np.ndarray]:
+        doc = self.document  # copies that keep the GIL: numpy's could wait ~20 ms for it to come back
+        return copy_holding_gil(doc.label), copy_holding_gil(doc.instance)
 
     def _patch_record(self, event: ChangeEvent, now: float) -> bytes:
         doc = self.document

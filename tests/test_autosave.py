@@ -408,3 +408,23 @@ def test_a_snapshot_copies_the_document_without_waiting_for_busy_python_threads(
     assert elapsed < 0.25 and saver.saves == 1
     assert same_state(Document.open_project(saver.path), doc)
     saver.close(discard=True)
+
+
+def test_snapshots_take_the_maps_from_copy_maps_when_given(tmp_path):
+    """The GUI passes the render requests' frozen copy of the revision (one 10 MB copy, not two)."""
+    from p2phd.models.engine.gil_copy import copy_holding_gil
+
+    doc = Document(64, 32, fill=7)
+    calls = []
+
+    def shared_copy():
+        calls.append(doc.revision)
+        return copy_holding_gil(doc.label), copy_holding_gil(doc.instance)
+
+    saver = Autosaver(doc, tmp_path, background=True, copy_maps=shared_copy)
+    assert calls == [0]  # the journal's base, encoded ahead by the worker
+    doc.paint_stroke([(10, 10)], 26, 3)
+    saver.save_now()
+    assert calls == [0, doc.revision]
+    saver.close()
+    assert same_state(recover(tmp_path), doc)

@@ -196,7 +196,12 @@ class MainWindow(QMainWindow):
         source = str(self.files.path) if self.files.path else None
         # Undo steps are journaled on the next turn of the event loop: a released stroke is drawn first.
         self._autosaver = Autosaver(
-            document, self.files.recovery_dir, background=True, source=source, defer=self._next_turn
+            document,
+            self.files.recovery_dir,
+            background=True,
+            source=source,
+            defer=self._next_turn,
+            copy_maps=lambda: self.render.frozen_maps(document),
         )
         if recovered:
             self._autosaver.save_now()  # its own recovery first: a second crash keeps the work

@@ -162,7 +162,7 @@ class RenderController(QObject):
             return
         if self._awaiting and not self._committed:
             return  # _deliver flushes again when the frame in flight arrives
-        label, instance = self._frozen_maps(doc)
+        label, instance = self.frozen_maps(doc)
         request = EngineRequest(
             label,
             instance,
@@ -177,10 +177,11 @@ class RenderController(QObject):
         self._set_state("preview" if request.preview else "rendering")
         self.jobs.render(request, self._to_frame(time.perf_counter()), self._deliver, self._on_error)
 
-    def _frozen_maps(self, doc: Document) -> tuple[np.ndarray, np.ndarray]:
-        """Read-only copies of the maps, shared by the requests of one revision: the exact frame a
-        stroke's release asks for has the last preview's maps, and copying 10 MB again (2048 x 1024)
-        cost the UI thread 3-20 ms while the engine loads both cores."""
+    def frozen_maps(self, doc: Document) -> tuple[np.ndarray, np.ndarray]:
+        """Read-only copies of the maps, shared by everything that needs them at one revision: the exact
+        frame a stroke's release asks for has the last preview's maps, and the autosave snapshot after
+        it too; copying 10 MB again (2048 x 1024) cost the UI thread 3-25 ms while the engine loads both
+        cores."""
         doc_now, revision, label, instance = self._frozen
         if doc_now is not doc or revision != doc.revision:
             label, instance = copy_holding_gil(doc.label), copy_holding_gil(doc.instance)
