@@ -25,7 +25,7 @@ from p2phd.editor.document import Document
 from p2phd.editor.events import ChangeEvent
 from p2phd.editor.qt.image_convert import rgb_to_qimage
 from p2phd.editor.qt.workers import WORKER_NICE, EngineJobs
-from p2phd.models.engine.gil_copy import copy_holding_gil
+from p2phd.models.engine.gil_copy import CopyPool
 from p2phd.models.engine.request import EngineRequest, EngineResult, union_rect
 from p2phd.models.engine.service import lower_thread_priority
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer, Signal
@@ -113,6 +113,7 @@ class RenderController(QObject):
         self._committed = True
         self._latest: tuple[int, bool] | None = None
         self._frozen: tuple = (None, -1, None, None)  # (document, revision, label, instance)
+        self._copies = CopyPool()  # the frozen copies' memory, reused (fresh 10 MB page-faults in)
         # A preview is not submitted while another request is in flight: a newer submission would make
         # the running one stale (dropped), so a stroke would show no preview at all on a slow engine.
         self._awaiting = False
@@ -133,6 +134,8 @@ class RenderController(QObject):
             self._unsubscribe()
         self.document = document
         self._frozen = (None, -1, None, None)
+        for array in (document.label, document.instance):  # the revision's copy, a request or two
+            self._copies.reserve(array, 3)
         self._unsubscribe = document.subscribe(self._on_change)
         self.request_full_frame()
         self._prepare_fast()
@@ -184,7 +187,7 @@ class RenderController(QObject):
         cores."""
         doc_now, revision, label, instance = self._frozen
         if doc_now is not doc or revision != doc.revision:
-            label, instance = copy_holding_gil(doc.label), copy_holding_gil(doc.instance)
+            label, instance = self._copies.copy(doc.label), self._copies.copy(doc.instance)
             self._frozen = (doc, doc.revision, label, instance)
         return label, instance
 
