@@ -33,7 +33,7 @@ def stroke_object(doc: DocumentCore, label: int, x: int, y: int, new_instance: b
         ids = inst[(inst >= base) & (inst < base + MAX_INSTANCES_PER_CLASS)]
         if ids.size:
             return int(ids.max())
-    return object_value(doc.instance, label, doc.styles)
+    return doc.new_instance_id(label)
 
 
 class Stroke(Session):

@@ -145,3 +145,30 @@ def test_failed_command_rolls_back():
         doc.duplicate_object(car, 100, 100)
     assert_same(state(doc), before)
     assert doc.history.undo_actions == ["stroke"]
+
+
+def test_a_fresh_instance_id_is_remembered_until_the_next_change(monkeypatch):
+    """Finding one scans the whole map; a GUI asks ahead of the press, the press gets the same answer,
+    and any change (pixels, styles, undo) makes the next question scan again."""
+    from p2phd.editor import objects
+
+    scans = []
+    scan = objects.fresh_instance_id
+    monkeypatch.setattr(objects, "fresh_instance_id", lambda *a: scans.append(1) or scan(*a))
+    doc = Document(64, 32, fill=ROAD)
+
+    def fresh() -> int:
+        found = doc.new_instance_id(CAR)
+        assert found == scan(doc.instance, CAR, doc.styles)  # never stale
+        return found
+
+    assert fresh() == fresh() == CAR * 1000 and len(scans) == 1
+    assert doc.paint_stroke([(10, 10)], CAR, 3) == CAR * 1000  # the press used the remembered id
+    assert len(scans) == 1
+    assert fresh() == CAR * 1000 + 1 and len(scans) == 2
+    doc.set_style(CAR * 1000 + 1, 2)  # a style for an id not painted yet: that id is taken now
+    assert fresh() == CAR * 1000 + 2
+    doc.undo()  # the style goes: the id is free again
+    assert fresh() == CAR * 1000 + 1
+    doc.undo()  # the first car goes too
+    assert fresh() == CAR * 1000 and fresh() == CAR * 1000 and len(scans) == 5

@@ -357,3 +357,23 @@ def test_the_editor_freezes_what_lives_as_long_as_it_out_of_the_collectors_reach
         assert gc.get_freeze_count() >= at_start + len(model_objects)
     finally:
         gc.unfreeze()  # this test's window and objects stay collectable
+
+
+def test_the_next_strokes_instance_id_is_found_after_the_release_not_in_the_press(qtbot, window, monkeypatch):
+    """The fresh id scans the whole map (~4-10 ms at 2048 x 1024): a turn after the release finds it, so
+    the press that starts the next car paints at once."""
+    from p2phd.editor import objects
+
+    scans = []
+    scan = objects.fresh_instance_id
+    monkeypatch.setattr(objects, "fresh_instance_id", lambda *a: scans.append(1) or scan(*a))
+    window.tools.set_label(CAR)
+    drag(window, [(20, 20), (40, 20)])
+    first = int(window.document.instance[20, 30])
+    qtbot.waitUntil(lambda: len(scans) >= 2)  # the release's turn asked for the next one
+    scanned = len(scans)
+    QTest.mousePress(window.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(window, 80, 60))
+    assert len(scans) == scanned  # the press used it
+    QTest.mouseRelease(window.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(window, 80, 60))
+    second = int(window.document.instance[60, 80])
+    assert first // 1000 == second // 1000 == CAR and second == first + 1

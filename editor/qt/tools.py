@@ -10,8 +10,8 @@ from p2phd.editor.document import Document
 from p2phd.editor.errors import DocumentError
 from p2phd.editor.object_ops import prepare_insert_mask
 from p2phd.editor.qt.overlays import SELECTED_LINE, mask_image
-from p2phd.models.labels import BY_ID, BY_NAME
-from PySide6.QtCore import QObject, QPointF, Qt, Signal
+from p2phd.models.labels import BY_ID, BY_NAME, is_thing
+from PySide6.QtCore import QObject, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 
 TOOLS = ("brush", "eraser", "fill", "polygon", "picker", "move", "insert")
@@ -66,6 +66,9 @@ class ToolManager(QObject):
         self._ghost = None  # move tool: (bbox, QImage of the object's pixels) while dragging
         self._preview_key = None
         self._preview = None  # insert tool: (QImage of the prepared mask, its width, height)
+        # the next stroke's fresh instance id, found on a turn of its own after a release (not in the press)
+        self._prefetch = QTimer(self, singleShot=True, interval=0)
+        self._prefetch.timeout.connect(self._prefetch_instance_id)
 
     # -- settings -------------------------------------------------------------------------------------
     def set_document(self, document: Document) -> None:
@@ -157,6 +160,8 @@ class ToolManager(QObject):
         self.last_point = (x, y)
         if self._stroke is not None:
             self._guard(self._stroke.add_point, x, y)
+        elif not buttons:
+            self._prefetch_instance_id()  # hovering: ready for the press (once per change)
         elif self.tool == "polygon" and self._polygon and buttons & Qt.MouseButton.LeftButton:
             px, py = self._polygon[-1]
             if math.hypot(x - px, y - py) >= LASSO_STEP:
@@ -169,6 +174,7 @@ class ToolManager(QObject):
         if self._stroke is not None:
             stroke, self._stroke = self._stroke, None
             self._guard(stroke.commit)
+            self._prefetch.start()
         elif self._drag is not None:
             (x0, y0), self._drag = self._drag, None
             self._ghost = None
@@ -230,6 +236,14 @@ class ToolManager(QObject):
     def _inside(self, x: float, y: float) -> bool:
         doc = self.document
         return 0 <= x < doc.width and 0 <= y < doc.height
+
+    def _prefetch_instance_id(self) -> None:
+        doc = self.document
+        if doc is not None and self.tool == "brush" and is_thing(self.label) and not doc.editing:
+            try:
+                doc.new_instance_id(self.label)  # remembered by the document until its next change
+            except DocumentError:
+                pass  # e.g. the class is full: the press says so
 
     def _begin_stroke(self, x: float, y: float) -> None:
         doc = self.document
