@@ -377,3 +377,32 @@ def test_the_next_strokes_instance_id_is_found_after_the_release_not_in_the_pres
     QTest.mouseRelease(window.canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(window, 80, 60))
     second = int(window.document.instance[60, 80])
     assert first // 1000 == second // 1000 == CAR and second == first + 1
+
+
+def test_a_strokes_commit_does_not_redraw_what_its_dabs_drew_and_the_view_stays_exact(qtbot, window, monkeypatch):
+    """Each dab is drawn as it is painted; the commit (same revision, the whole stroke's box) only
+    refreshes outlines. Label view and instance edges still equal ones built from scratch, also after
+    changes that were not shown dab by dab (a fill, an undo)."""
+    from p2phd.editor.qt.image_convert import LabelImage, qimage_to_rgb
+    from p2phd.editor.qt.overlays import EdgeLayer
+
+    canvas, doc = window.canvas, window.document
+    redraws = []
+    update = canvas.edges.update
+    monkeypatch.setattr(canvas.edges, "update", lambda inst, r: redraws.append(r) or update(inst, r))
+
+    def exact() -> bool:
+        labels = qimage_to_rgb(canvas.label_image.image)
+        edges = canvas.edges.image
+        fresh_edges = EdgeLayer(doc.instance, canvas.edges.radius).image
+        return np.array_equal(labels, qimage_to_rgb(LabelImage(doc.label).image)) and edges == fresh_edges
+
+    window.tools.set_label(CAR)
+    drag(window, [(20, 20), (60, 24), (90, 40)])
+    dabs = len(redraws)
+    assert dabs == 3 and exact()  # one redraw per dab (press, two moves), none for the commit
+    doc.fill(5, 5, SKY)
+    assert len(redraws) == dabs + 1 and exact()
+    doc.undo()
+    doc.undo()
+    assert exact()

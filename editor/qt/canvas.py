@@ -62,6 +62,9 @@ class CanvasView(QWidget):
         self._invalidate_highlights()
         self.hover = None
         self.result = None
+        # the revision up to which every change is drawn: a stroke shows each dab's write as it happens, so
+        # its commit (same revision, the whole stroke's box) needs no second redraw of labels and edges
+        self._drawn_revision = document.revision
         self._unsubscribe = document.subscribe(self._on_change)
         self._fit_pending = True
         self.fit()
@@ -73,13 +76,23 @@ class CanvasView(QWidget):
         if event.kind == "document" or self.label_image.size != (doc.width, doc.height):
             self.label_image = LabelImage(doc.label)
             self.edges = EdgeLayer(doc.instance, display_radius(self.scale))
+            self._drawn_revision = event.revision
             self.update()
             return
         r = event.rect
-        if event.kind == "pixels" and not r.empty:
+        drawn = event.committed and event.revision == self._drawn_revision
+        if event.kind == "pixels" and not r.empty and not drawn:
             self.label_image.update(doc.label, (r.x0, r.y0, r.x1, r.y1))
             e = self.edges.update(doc.instance, r)
             self.update_doc_rect(QRectF(e.x0, e.y0, e.width, e.height))
+        # one write per revision: an event right after the last drawn one keeps everything drawn; a gap
+        # (writes not shown, style changes) waits for the committed event, which redraws its whole box
+        if event.kind == "pixels" and (
+            event.committed or event.revision in (self._drawn_revision, self._drawn_revision + 1)
+        ):
+            self._drawn_revision = event.revision
+        else:
+            self._drawn_revision = -1
         if event.committed:
             self.update()  # outlines of the hovered and selected objects may have changed anywhere
 

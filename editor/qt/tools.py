@@ -66,8 +66,9 @@ class ToolManager(QObject):
         self._ghost = None  # move tool: (bbox, QImage of the object's pixels) while dragging
         self._preview_key = None
         self._preview = None  # insert tool: (QImage of the prepared mask, its width, height)
-        # the next stroke's fresh instance id, found on a turn of its own after a release (not in the press)
-        self._prefetch = QTimer(self, singleShot=True, interval=0)
+        # the next stroke's fresh instance id, found after a release (not in the press): 30 ms later, after
+        # the release's own deferred work (its autosave record), in a turn of its own
+        self._prefetch = QTimer(self, singleShot=True, interval=30)
         self._prefetch.timeout.connect(self._prefetch_instance_id)
 
     # -- settings -------------------------------------------------------------------------------------
