@@ -223,3 +223,17 @@ def test_bad_document_size():
         Document(0, 10)
     with pytest.raises(DocumentError):
         Document(10, 10, fill=77)
+
+
+def test_fresh_instance_ids_are_one_past_the_largest_in_use_or_the_first_gap():
+    from p2phd.editor.objects import MAX_INSTANCES_PER_CLASS, fresh_instance_id
+
+    rng = np.random.default_rng(3)
+    inst = rng.choice([7, 11, 24005, 24017, 26000, 26002, 33001], size=(101, 67)).astype(np.int32)
+    inst[100, 66] = 26031  # in the last, partial band of rows
+    assert fresh_instance_id(inst, 26) == 26032
+    assert fresh_instance_id(inst, 24) == 24018 and fresh_instance_id(inst, 24, taken=[24040]) == 24041
+    assert fresh_instance_id(inst, 25) == 25000
+    full = np.arange(26000, 26000 + MAX_INSTANCES_PER_CLASS, dtype=np.int32).reshape(-1, 8)
+    full[7, 3] = 7  # one id free in a full class: the gap is used
+    assert fresh_instance_id(full, 26) == 26059
