@@ -1,7 +1,7 @@
 """Autosave and crash recovery: every committed edit, undo and redo is appended to a journal as it
 happens, and full snapshots (a recovery ``.p2phd`` with the last undo steps) are written from time
 to time so that the journal stays short. A kill -9 loses at most the stroke in progress, at any
-pace of editing.
+pace of editing (with ``defer``, also one committed in the same turn of the event loop: see below).
 
 Each instance writes its own files, named after a locked stem (see :mod:`p2phd.editor.recovery`):
 two editors never overwrite or delete each other's recovery, and a starting editor only offers the
