@@ -66,7 +66,8 @@ def test_full_frame_arrives_on_ui_thread(qtbot, controller):
     assert controller.state == "ready"
 
 
-def test_stroke_sends_previews_then_the_exact_frame(qtbot, controller):
+def test_stroke_sends_previews_then_the_exact_frame_on_one_copy_of_the_maps(qtbot, controller):
+    """The exact frame a stroke's release asks for has the last preview's maps: not copied again."""
     doc = Document(64, 32, fill=7)
     controller.set_document(doc)
     engine = FakeEngine()
@@ -77,30 +78,14 @@ def test_stroke_sends_previews_then_the_exact_frame(qtbot, controller):
     with qtbot.waitSignal(controller.sig_frame, timeout=10000) as preview:
         stroke.add_point(20, 5)
     assert preview.args[0].preview
-    assert engine.requests[-1].dirty is not None and engine.requests[-1].dirty[0] <= 3
+    previewed = engine.requests[-1]
+    assert previewed.dirty is not None and previewed.dirty[0] <= 3
     with qtbot.waitSignal(controller.sig_frame, timeout=10000, check_params_cb=lambda f: not f.preview) as final:
         stroke.commit()
     assert final.args[0].revision == doc.revision
-    assert not engine.requests[-1].preview
-
-
-def test_requests_of_one_revision_share_one_copy_of_the_maps(qtbot, controller):
-    """The exact frame a stroke's release asks for has the last preview's maps: not copied again."""
-    doc = Document(64, 32, fill=7)
-    controller.set_document(doc)
-    engine = FakeEngine()
-    with qtbot.waitSignal(controller.sig_frame, timeout=10000):
-        controller.set_engine(engine)
-    stroke = doc.begin_stroke(SKY, 2)
-    stroke.add_point(5, 5)
-    with qtbot.waitSignal(controller.sig_frame, timeout=10000):
-        stroke.add_point(20, 5)
-    preview = engine.requests[-1]
-    with qtbot.waitSignal(controller.sig_frame, timeout=10000, check_params_cb=lambda f: not f.preview):
-        stroke.commit()
     exact = engine.requests[-1]
-    assert preview.preview and not exact.preview and exact.revision == preview.revision
-    assert exact.label is preview.label and exact.instance is preview.instance
+    assert not exact.preview and exact.revision == previewed.revision
+    assert exact.label is previewed.label and exact.instance is previewed.instance
     with qtbot.waitSignal(controller.sig_frame, timeout=10000):
         doc.paint_stroke([(40, 20)], SKY, 3)  # a new revision: new copies, with the new pixels
     after = engine.requests[-1]
