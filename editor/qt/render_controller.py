@@ -134,8 +134,9 @@ class RenderController(QObject):
             self._unsubscribe()
         self.document = document
         self._frozen = (None, -1, None, None)
-        for array in (document.label, document.instance):  # the revision's copy, a request or two
-            self._copies.reserve(array, 3)
+        self._copies = CopyPool()  # the last document's buffers go with the requests still holding them
+        for array in (document.label, document.instance):  # the revision's copy and a request in flight
+            self._copies.reserve(array, 2)
         self._unsubscribe = document.subscribe(self._on_change)
         self.request_full_frame()
         self._prepare_fast()
