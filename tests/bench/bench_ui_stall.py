@@ -48,6 +48,7 @@ from p2phd.models.engine.precision import select_precision  # noqa: E402
 from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
+from stack_sampler import StackSampler  # noqa: E402
 
 MOVE_MS = 16
 
@@ -146,6 +147,9 @@ def main(argv=None) -> int:
         "report when the exact frame first used it and the longest UI stall until then",
     )
     parser.add_argument("--cold", action="store_true", help="with --fast: an empty cache (convert + compile)")
+    parser.add_argument(
+        "--stacks", type=int, default=0, help="print the UI thread's Python stacks inside the N longest stroke stalls"
+    )
     args = parser.parse_args(argv)
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
@@ -259,6 +263,9 @@ def main(argv=None) -> int:
     frames.clear()
     meter.start()
     strokes_cpu = cpu_times()
+    sampler = StackSampler() if args.stacks else None
+    if sampler:
+        sampler.start()
     for n in range(args.strokes):
         stroke(window, height * (0.55 + 0.1 * n), args.dabs)
         revision = window.document.revision
@@ -267,6 +274,9 @@ def main(argv=None) -> int:
             return 1
     gaps = meter.stop()
     print(f"strokes: {steal_note(strokes_cpu)}; longest stalls {meter.worst(3, meter.stamps[0])} (s after the first)")
+    if sampler:
+        sampler.stop()
+        print(sampler.report(meter.stamps, args.stacks))
     window.document.mark_saved()  # benchmark: no unsaved-changes prompt
     window.close()
     app.processEvents()
