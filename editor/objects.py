@@ -70,7 +70,7 @@ def fresh_instance_id(inst: np.ndarray, label: int, taken: Iterable[int] = ()) -
     base = int(label) * 1000
     top = base + MAX_INSTANCES_PER_CLASS
     used = {int(t) for t in taken if base <= int(t) < top}
-    highest = max(_largest_in_range(inst, base, top), max(used, default=-1))
+    highest = max(largest_in_range(inst, base, top), max(used, default=-1))
     if highest < base:
         return base
     if highest + 1 < top:
@@ -82,7 +82,7 @@ def fresh_instance_id(inst: np.ndarray, label: int, taken: Iterable[int] = ()) -
     raise DocumentError(f"class {BY_ID[label].name} already has {MAX_INSTANCES_PER_CLASS} instances")
 
 
-def _largest_in_range(inst: np.ndarray, lo: int, hi: int, rows: int = 32) -> int:
+def largest_in_range(inst: np.ndarray, lo: int, hi: int, rows: int = 32) -> int:
     """The largest value of ``inst`` in ``[lo, hi)``, or -1: band by band, so that the comparisons stay
     in the cache (one read of the map instead of five passes; it runs on the UI thread at a stroke's
     start, beside a renderer that loads the memory bus)."""

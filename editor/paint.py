@@ -10,7 +10,7 @@ from p2phd.editor.brush import Point, as_points, check_radius, polygon_mask, seg
 from p2phd.editor.core import DocumentCore, Session
 from p2phd.editor.errors import DocumentError
 from p2phd.editor.geometry import Rect
-from p2phd.editor.objects import MAX_INSTANCES_PER_CLASS, check_label_id, object_value
+from p2phd.editor.objects import MAX_INSTANCES_PER_CLASS, check_label_id, largest_in_range, object_value
 from p2phd.models.labels import class_of, is_thing
 
 
@@ -28,11 +28,9 @@ def stroke_object(doc: DocumentCore, label: int, x: int, y: int, new_instance: b
         if under >= 1000 and class_of(under) == label:
             return under
     if not new_instance:
-        inst = doc.instance
-        base = label * 1000
-        ids = inst[(inst >= base) & (inst < base + MAX_INSTANCES_PER_CLASS)]
-        if ids.size:
-            return int(ids.max())
+        newest = largest_in_range(doc.instance, label * 1000, label * 1000 + MAX_INSTANCES_PER_CLASS)
+        if newest >= 0:
+            return newest
     return doc.new_instance_id(label)
 
 

@@ -1,4 +1,6 @@
 import os
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -24,9 +26,6 @@ def busy_python_thread():
 
     Yields a function that stops it (call it once the timed part is over: other threads that need the
     GIL, e.g. a worker the test waits for, would crawl beside it)."""
-    import sys
-    import threading
-
     stop = threading.Event()
 
     def spin() -> None:  # holds the GIL until the interpreter asks it to switch
