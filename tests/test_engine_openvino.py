@@ -3,6 +3,7 @@ output vs eager fp32, the lookup stems, stroke previews after an OpenVINO frame,
 cache and its lock, interactive engines that never wait for it, and the install hint when it is missing.
 CI installs the ``openvino`` extra; without it the tests that need OpenVINO skip."""
 
+import subprocess
 import sys
 import threading
 import time
@@ -152,6 +153,24 @@ def test_missing_openvino_is_a_one_line_error(monkeypatch):
     with pytest.raises(P2PHDError, match=r"pip install 'p2phd\[openvino\]'") as info:
         Engine(tiny_bundle(tiny_config()), FP32, backend="openvino")
     assert "\n" not in str(info.value)
+
+
+def test_openvino_telemetry_never_runs():
+    """Importing OpenVINO through us sends no usage event (its telemetry forks this process to send one)."""
+    pytest.importorskip("openvino")
+    probe = (
+        "import os, sys\n"
+        "forks = []\n"
+        "os.register_at_fork(before=lambda: forks.append(1))\n"
+        "from p2phd.models.engine.backends.openvino import require_openvino\n"
+        "require_openvino()\n"
+        "import openvino.tools.ovc.telemetry_utils as tu\n"
+        "import time; time.sleep(0.5)  # the event is sent from a thread pool\n"
+        "print(tu.tm.__name__, sys.modules.get('openvino_telemetry'), len(forks))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["openvino.tools.ovc.telemetry_stub", "None", "0"]
 
 
 @pytest.mark.parametrize("netG", ["local", "global"])

@@ -338,7 +338,7 @@ def test_demo_notice_is_shown_once_until_dismissed(qtbot, tmp_path):
     window = make_window(qtbot, tmp_path)
     with qtbot.waitSignal(window.render.engine_changed, timeout=60000):
         window.load_model(demo, "cpu", "fp32")
-    assert window.notice.isVisible()
+    qtbot.waitUntil(window.notice.isVisible)  # on the next turn of the event loop
     assert "Model ▸ Open checkpoint" in window.notice.text.text() and "README" in window.notice.text.text()
     assert "8 Cityscapes frames" in window.status_device.text()
     qtbot.mouseClick(window.notice.dismiss_button, Qt.MouseButton.LeftButton)
@@ -348,6 +348,17 @@ def test_demo_notice_is_shown_once_until_dismissed(qtbot, tmp_path):
     again = make_window(qtbot, tmp_path)
     again.notice.offer(window.model_card)
     assert again.notice.isHidden()
+
+
+def test_demo_notice_is_announced_before_the_model_loads(qtbot, tmp_path, bundle_dir):  # noqa: F811
+    """open_editor announces the demo model before the window's first paint (no layout turn at install)."""
+    from p2phd.models.checkpoint.locate import find_checkpoint
+
+    window = make_window(qtbot, tmp_path)
+    window.announce_model(bundle_dir)  # not the demo: nothing to announce
+    assert window.notice.isHidden()
+    window.announce_model(find_checkpoint(None))
+    assert window.notice.isVisible() and "Demo model" in window.notice.text.text()  # at once, no event loop turn
 
 
 def test_stray_click_object_is_listed_and_merged_from_the_edit_menu(qtbot, window):

@@ -56,6 +56,8 @@ def open_editor(
         window.files.set_opened(path)  # the title names the file (X for X_gtFine_labelIds.png)
     screen = window.screen().availableGeometry()
     window.resize(max(900, int(screen.width() * 0.9)), max(600, int(screen.height() * 0.85)))
+    if model is not None:
+        window.announce_model(model)  # the demo notice laid out with the window, before its first paint
     window.show()
     freeze_long_lived(window)
     if document is None:

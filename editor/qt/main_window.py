@@ -18,7 +18,9 @@ from p2phd.editor.qt.model_notice import DemoModelNotice
 from p2phd.editor.qt.render_controller import ModelSettings, RenderController, RenderedFrame
 from p2phd.editor.qt.toolbar_widgets import DocumentUndoFilter
 from p2phd.editor.qt.tools import ToolManager
-from p2phd.models.checkpoint.card import model_card
+from p2phd.models.checkpoint.card import card_for, is_demo, model_card
+from p2phd.models.config import ModelConfig
+from p2phd.models.errors import CheckpointError
 from p2phd.models.labels import BY_ID, class_of
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QProgressBar, QVBoxLayout, QWidget
@@ -278,7 +280,19 @@ class MainWindow(QMainWindow):
     # -- model -------------------------------------------------------------------------------------------------------
     def load_model(self, path: str | Path, device: str = "auto", precision: str = "auto") -> None:
         self.progress.setVisible(True)
+        self.announce_model(path)
         self.render.load_model(ModelSettings(Path(path), device, precision))
+
+    def announce_model(self, path: str | Path) -> None:
+        """The demo notice at once when ``path`` is the demo model, from its config alone: shown before the
+        window is on screen (``open_editor``), it costs no turn of its own when the model is installed."""
+        if not is_demo(path):
+            return
+        try:
+            card = card_for(ModelConfig.load(Path(path) / "config.json"), Path(path))
+        except (CheckpointError, OSError, ValueError, TypeError):
+            return  # the load itself reports what is wrong with the model
+        self.notice.offer(card)
 
     def choose_checkpoint(self) -> None:
         path = self.files.ask_directory("checkpoint", "Open a checkpoint (bundle or NVIDIA folder)")
@@ -322,7 +336,16 @@ class MainWindow(QMainWindow):
             self.status_device.setToolTip("\n".join(card.lines()))
         else:
             self.status_device.setToolTip("")
-        self.notice.offer(card)
+        if card is not None and card.is_demo and not self.notice.isVisible():
+            # the notice's first showing lays out its rich text and the window (~5-15 ms): on a turn of its
+            # own, not in the turn that installs the model (already shown: see announce_model)
+            self._next_turn(lambda: self._offer_notice(card))
+        else:
+            self.notice.offer(card)  # hides it
+
+    def _offer_notice(self, card) -> None:
+        if card is self.model_card:  # no other model installed meanwhile
+            self.notice.offer(card)
 
     # -- status --------------------------------------------------------------------------------------------------------
     def show_message(self, text: str) -> None:

@@ -260,14 +260,15 @@ class RenderController(QObject):
     def _installed(self, engine, library, settings: ModelSettings | None) -> None:
         self.engine, self.settings, self.library = engine, settings, library
         self._latest, self._awaiting = None, False
-        if engine is None:
-            self._set_state("no model")
-        else:
-            self._set_state("ready")
-            self.request_full_frame()
         self._set_fast("")  # a new engine: an old preparation's completion no longer matters
-        self._prepare_fast()
+        self._set_state("no model" if engine is None else "ready")
+        # the window's own work first (model card, docks: ~10 ms of Python), then the threads that compete
+        # with it for the GIL: done the other way round, the frame's encoding and the fast path's
+        # preparation stretched it to 30-80 ms (switch interval 5 ms, two busy threads)
         self.engine_changed.emit(engine)
+        if engine is not None:
+            self.request_full_frame()
+        self._prepare_fast()
 
     # -- the fast path -------------------------------------------------------------------------------------
     def _fast_key(self, engine) -> tuple[object, tuple[int, ...]] | None:

@@ -14,6 +14,12 @@ from pathlib import Path
 
 from p2phd.models.config import ModelConfig
 
+try:  # installed with the package (wheel) or the source tree (editable); imported here, not in the
+    # editor's UI thread when a model is installed (each import there also runs PySide's import hook)
+    from p2phd.checkpoints import DEMO
+except ImportError:
+    DEMO = None
+
 NOT_RECORDED = "not recorded"
 TRAINED_ON = re.compile(r"\btrained on (?P<what>[^.;\n]+)", re.IGNORECASE)
 
@@ -55,11 +61,7 @@ class ModelCard:
 
 
 def demo_path() -> Path | None:
-    try:
-        from p2phd.checkpoints import DEMO
-    except ImportError:
-        return None
-    return Path(DEMO)
+    return None if DEMO is None else Path(DEMO)
 
 
 def is_demo(path: str | Path | None) -> bool:

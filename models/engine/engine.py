@@ -23,8 +23,11 @@ from p2phd.models.engine.device import applied, backend_flags, crop_grid, synchr
 from p2phd.models.engine.norm import norm_mode, norms_in, replace_instance_norms
 from p2phd.models.engine.precision import HardwareFacts, Precision, select_precision
 from p2phd.models.engine.request import EngineRequest, EngineResult, Rect, RunCancelledError
+from p2phd.models.engine.work_size import fit_request, work_size
 from p2phd.models.errors import InputMapError
 from p2phd.models.inputs.network_input import encode_input, feature_map, validate_maps
+from p2phd.models.mapfiles.resize import resize_nearest
+from p2phd.models.mapfiles.sizing import render_size
 from p2phd.models.mapfiles.to_image import to_uint8_image
 from p2phd.models.networks.generator import LocalEnhancer
 from p2phd.models.vocabulary import BACKENDS
@@ -230,8 +233,6 @@ class Engine:
         cfg = self.config
         w, h = size or (cfg.native_width or 1024, cfg.native_height or 512)
         if self._render_at_native:
-            from p2phd.models.engine.work_size import work_size
-
             w, h = work_size(cfg, (w, h))
         nc = self._openvino.input_nc if self._openvino is not None else self.G.model[1].in_channels
         return (1, nc, h, w)
@@ -388,8 +389,6 @@ class Engine:
         """The request as the engine renders it: at native size when ``render_at_native`` is set."""
         if not self._render_at_native:
             return request
-        from p2phd.models.engine.work_size import fit_request
-
         return fit_request(self.config, request)
 
     def can_preview(self, request: EngineRequest) -> bool:
@@ -484,9 +483,6 @@ class Engine:
         self, label: np.ndarray, inst: np.ndarray | None = None, styles=None, size: tuple[int, int] | None = None
     ) -> np.ndarray:
         """Drop-in for :func:`p2phd.models.synthesis.synthesize`: maps resized as it does, uint8 photo out."""
-        from p2phd.models.mapfiles.resize import resize_nearest
-        from p2phd.models.mapfiles.sizing import render_size
-
         validate_maps(label, inst, self.config.label_nc)
         if styles and not self.config.instance_feat:
             raise InputMapError("--style needs an instance-feature model; this one has no feature clusters")

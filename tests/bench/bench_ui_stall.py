@@ -45,7 +45,7 @@ from p2phd.models.config import ARCHS  # noqa: E402
 from p2phd.models.engine import engine as engine_mod  # noqa: E402
 from p2phd.models.engine.engine import Engine, fast_path_for, lookup_for, precision_for  # noqa: E402
 from p2phd.models.engine.precision import select_precision  # noqa: E402
-from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer  # noqa: E402
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 from stack_sampler import StackSampler  # noqa: E402
@@ -71,6 +71,21 @@ class StallMeter:
         """The ``n`` longest gaps (ms, beyond the tick) with when they ended (s after ``t0``)."""
         gaps = sorted(((b - a, b) for a, b in zip(self.stamps, self.stamps[1:])), reverse=True)[:n]
         return ", ".join(f"{1000 * g - 1:.0f} ms at {end - t0:.2f} s" for g, end in gaps)
+
+
+class FirstPaint(QObject):
+    """Records when ``widget`` finished its first paint (the event loop's next turn after it)."""
+
+    def __init__(self, widget) -> None:
+        super().__init__()
+        self.at: float | None = None
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if event.type() == QEvent.Type.Paint and self.at is None:
+            obj.removeEventFilter(self)
+            QTimer.singleShot(0, lambda: setattr(self, "at", time.perf_counter()))
+        return False
 
 
 def cpu_times() -> tuple[int, int] | None:
@@ -148,7 +163,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--cold", action="store_true", help="with --fast: an empty cache (convert + compile)")
     parser.add_argument(
-        "--stacks", type=int, default=0, help="print the UI thread's Python stacks inside the N longest stroke stalls"
+        "--stacks", type=int, default=0, help="print the UI thread's Python stacks inside the N longest stalls of the opening and of the strokes"
     )
     args = parser.parse_args(argv)
     if args.switch_interval:
@@ -197,11 +212,22 @@ def main(argv=None) -> int:
     recovery = tempfile.mkdtemp(prefix="p2phd-bench-")
     window = MainWindow(new_from_template(width, height), Prompts(), recovery, settings)
     window.resize(1600, 900)
+    if args.checkpoint:
+        window.announce_model(args.checkpoint)  # as open_editor does
+    painted = FirstPaint(window.canvas)
+    shown = time.perf_counter()
     window.show()
     freeze_long_lived(window)  # as open_editor does
+    # the window's first layout and paint (Qt's work on every dock, before anything is on screen to click) is
+    # reported on its own; the stalls are timed from then on, while the model is installed and rendering
+    wait_for(lambda: painted.at is not None, 60)
+    print(f"window on screen (first paint done) {1000 * (painted.at - shown):.0f} ms after show()")
     frames = []
     window.render.sig_frame.connect(frames.append)
     opening = StallMeter()
+    opening_sampler = StackSampler() if args.stacks else None
+    if opening_sampler:
+        opening_sampler.start()
     opening.start()
     opening_cpu = cpu_times()
     t0 = time.perf_counter()
@@ -256,6 +282,9 @@ def main(argv=None) -> int:
                 f"({1000 * (installed[0] - t0):.0f} ms after opening), while preparing: {max(after):.1f} ms"
             )
     opening.stop()
+    if opening_sampler:
+        opening_sampler.stop()
+        print("opening:\n" + opening_sampler.report(opening.stamps, args.stacks))
 
     window.tools.set_label(26)
     window.tools.set_radius(max(4, width // 100))

@@ -26,6 +26,7 @@ does the conversion, in a child process (niced when prepared in the background).
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 import time
 from contextlib import contextmanager, suppress
@@ -50,7 +51,14 @@ class OpenVinoUnavailableError(P2PHDError):
 
 
 def require_openvino():
-    """The ``openvino`` module, or :class:`OpenVinoUnavailableError` with the install hint."""
+    """The ``openvino`` module, or :class:`OpenVinoUnavailableError` with the install hint.
+
+    OpenVINO's telemetry is kept out: importing ``openvino`` sends a usage event to Google Analytics from a
+    forked copy of this process (``openvino_telemetry``). A desktop tool does not phone home unasked, and
+    forking a process of several GB held the GIL for 20-30 ms, a stall of the editor's UI (issue 11).
+    ``openvino.tools.ovc`` falls back to its own no-op stub when that package cannot be imported (what
+    uninstalling it does, OpenVINO's documented opt-out)."""
+    sys.modules.setdefault("openvino_telemetry", None)  # None in sys.modules: its import raises ImportError
     try:
         import openvino
     except ImportError:
