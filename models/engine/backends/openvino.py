@@ -135,7 +135,8 @@ class OpenVinoGenerator:
         return f"openvino {self.precision_used or self.requested}" + (" + lookup" if self.lookup else "")
 
     def ir_path(self, shape: tuple[int, ...]) -> Path:
-        variant = "fp32-ir-lookup" if self.lookup else "fp32-ir"
+        # v2: the RGB output conv split into pixel phases (phase_conv.py); older conversions are not reused
+        variant = ("fp32-ir-lookup" if self.lookup else "fp32-ir") + "-v2"
         key = hashlib.sha256(f"{self._weights}|{'x'.join(map(str, shape))}|{variant}".encode()).hexdigest()[:32]
         return self.cache_dir / "ir" / f"{key}.xml"
 

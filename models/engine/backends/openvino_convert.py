@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from p2phd.models.engine.backends.onnx_export import export_onnx
+from p2phd.models.engine.backends.phase_conv import split_output_convs
 from p2phd.models.engine.backends.stems import Stems, Tail
 from torch import nn
 
@@ -61,6 +62,7 @@ class _ExportGraph(nn.Module):
             down, up = G.enhancer(G.n_local_enhancers)
             for part in (down, up):
                 _swap_norms(part, self._stats)
+        split_output_convs(G.enhancer(G.n_local_enhancers)[1] if self.local else G.model)  # the RGB output conv
 
     def forward(self, *inputs: torch.Tensor):
         self._stats.clear()
