@@ -3,6 +3,7 @@ output vs eager fp32, the lookup stems, stroke previews after an OpenVINO frame,
 cache and its lock, interactive engines that never wait for it, and the install hint when it is missing.
 CI installs the ``openvino`` extra; without it the tests that need OpenVINO skip."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -235,6 +236,22 @@ def test_conversion_is_cached_on_disk_by_weights_and_size(cache, monkeypatch):
     assert len(calls) == 2  # another size: another entry
     Engine(tiny_bundle(cfg, seed=1), FP32, backend="openvino").run(EngineRequest(label, inst))
     assert len(calls) == 3  # other weights: another entry
+
+
+def test_preparing_prunes_the_cache_beyond_its_cap(cache, monkeypatch):
+    """An old conversion goes once the cache is over its cap; the one just compiled stays (issue 11: a full
+    disk made conversions fail)."""
+    pytest.importorskip("openvino")
+    stale = cache / "ir" / "stale.xml"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("<net/>")
+    stale.with_suffix(".bin").write_bytes(b"w" * 4096)
+    os.utime(stale, (time.time() - 86400,) * 2)
+    monkeypatch.setenv("P2PHD_CACHE_LIMIT_GB", "0")
+    label, inst = scene()
+    Engine(tiny_bundle(tiny_config()), FP32, backend="openvino").run(EngineRequest(label, inst))
+    assert not stale.exists() and not stale.with_suffix(".bin").exists()
+    assert len(list((cache / "ir").glob("*.xml"))) == 1  # this run's conversion: used just now
 
 
 # -- the CLI: p2phd synthesize --backend openvino ----------------------------------------------------------------

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from p2phd.models.engine.backends.cache_limit import mark_used, prune
 from p2phd.models.engine.backends.openvino_convert import BACKGROUND_NICE, convert
 from p2phd.models.engine.backends.stems import Stems, stem_slots
 from p2phd.models.engine.cancel import ShouldCancel, never
@@ -163,6 +164,9 @@ class OpenVinoGenerator:
             used = compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type: bf16 only where the CPU has it
             self.precision_used = used.get_type_name() if hasattr(used, "get_type_name") else str(used)
             self._compiled = {shape: compiled}  # one size at a time: compiled models hold the weights
+            with suppress(OSError):  # the cache's cap is housekeeping: it never fails a frame
+                mark_used(xml)
+                prune(self.cache_dir)
             if self.stems is not None:
                 with self._call_lock:  # the stems' buffers for this size, touched here rather than in a frame
                     self.stems.reserve(shape)
