@@ -238,6 +238,22 @@ def test_conversion_is_cached_on_disk_by_weights_and_size(cache, monkeypatch):
     assert len(calls) == 3  # other weights: another entry
 
 
+def test_replaced_compiled_models_release_their_memory_before_they_are_dropped():
+    released = []
+
+    class Compiled:
+        def release_memory(self):  # OpenVINO's: frees the buffers without the GIL
+            released.append(self)
+
+    class Older:  # an OpenVINO without release_memory
+        pass
+
+    models = {(1, 3, 8, 8): Compiled(), (1, 3, 16, 16): Older()}
+    first = models[(1, 3, 8, 8)]
+    ov_backend._release_all(models)
+    assert released == [first] and models == {}
+
+
 def test_preparing_prunes_the_cache_beyond_its_cap(cache, monkeypatch):
     """An old conversion goes once the cache is over its cap; the one just compiled stays (issue 11: a full
     disk made conversions fail)."""
