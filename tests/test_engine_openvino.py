@@ -254,6 +254,23 @@ def test_replaced_compiled_models_release_their_memory_before_they_are_dropped()
     assert released == [first] and models == {}
 
 
+def test_a_replaced_engine_frees_its_compiled_model_but_never_waits_for_a_preparation(cache):
+    pytest.importorskip("openvino")
+    label, inst = scene()
+    engine = Engine(tiny_bundle(tiny_config()), FP32, backend="openvino")
+    first = engine.run(EngineRequest(label, inst)).image
+    fast = engine._openvino
+    fast._lock.acquire()  # a preparation (perhaps a long conversion) is running
+    try:
+        engine.release_memory()  # returns at once
+        assert len(fast._compiled) == 1
+    finally:
+        fast._lock.release()
+    engine.release_memory()
+    assert fast._compiled == {}
+    assert np.array_equal(engine.run(EngineRequest(label, inst)).image, first)  # compiled again if used after all
+
+
 def test_preparing_prunes_the_cache_beyond_its_cap(cache, monkeypatch):
     """An old conversion goes once the cache is over its cap; the one just compiled stays (issue 11: a full
     disk made conversions fail)."""

@@ -206,6 +206,19 @@ def test_a_superseded_load_is_never_installed_and_a_failed_one_keeps_the_engine(
     assert harness.service.engine is second and isinstance(harness.errors("load")[0], OSError)
 
 
+def test_a_replaced_engine_releases_its_memory_on_the_worker_thread(harness, engine):
+    released = []
+    engine.release_memory = lambda: released.append(threading.current_thread())
+    new = FakeEngine("B")
+    new.release_memory = lambda: released.append("new")
+    harness.service.load(lambda: new)
+    harness.idle()
+    assert released == [harness.service.jobs.thread]  # the old engine's, once, not the new one's
+    harness.service.load(lambda: new)  # the same engine again: nothing to release
+    harness.idle()
+    assert released == [harness.service.jobs.thread]
+
+
 def test_without_a_model_engine_jobs_fail_clearly():
     h = Harness()
     try:

@@ -237,6 +237,12 @@ class Engine:
         nc = self._openvino.input_nc if self._openvino is not None else self.G.model[1].in_channels
         return (1, nc, h, w)
 
+    def release_memory(self) -> None:
+        """Free what can be freed without holding the GIL before this engine is dropped (another model
+        replaces it): the fast path's compiled models' buffers."""
+        if self._openvino is not None:
+            self._openvino.release_memory()
+
     def fast_ready(self, size: tuple[int, int] | None = None) -> bool:
         return self.fast_path is not None and self._openvino.ready(self.input_shape(size))
 

@@ -243,7 +243,13 @@ class EngineService:
             engine = loader()
             if should_cancel():
                 raise RunCancelledError
-            self._engine = engine  # on the worker thread: no other job is running
+            old, self._engine = self._engine, engine  # on the worker thread: no other job is running
+            if old is not None and old is not engine:
+                # here, not wherever its last reference dies (the UI thread): dropping a compiled OpenVINO
+                # model holds the GIL; what its release frees first does not (see OpenVinoGenerator.release_memory)
+                release = getattr(old, "release_memory", None)
+                if callable(release):
+                    release()
             return engine
 
         return self.jobs.submit(LOAD, work)

@@ -184,6 +184,18 @@ class OpenVinoGenerator:
             self.prepare_seconds[shape] = time.perf_counter() - t0
             return compiled
 
+    def release_memory(self) -> None:
+        """Free the compiled models' buffers without the GIL, for an engine being replaced (they are compiled
+        again if it is used after all). A preparation still running (perhaps a conversion of minutes) is not
+        waited for: its compiled model is then dropped as is."""
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            with self._call_lock:
+                _release_all(self._compiled)
+        finally:
+            self._lock.release()
+
     def __call__(self, x: torch.Tensor, should_cancel: ShouldCancel = never):
         """``should_cancel``: polled every ``POLL_MS`` while OpenVINO runs; when true the inference is
         cancelled and :class:`RunCancelledError` raised (a stale frame frees the CPU within ~0.1 s)."""
