@@ -10,7 +10,7 @@ HOME=$(mktemp -d)  # fresh settings: default layout, the demo notice shown
 export HOME
 Xvfb "$DISPLAY" -screen 0 1728x918x24 >/dev/null 2>&1 &
 XVFB=$!
-trap 'kill $XVFB ${EDITOR_PID:-} 2>/dev/null || true' EXIT
+trap 'kill $XVFB ${EDITOR_PID:-} 2>/dev/null || true; rm -rf "$HOME"' EXIT  # HOME: settings + a conversion
 sleep 2
 p2phd edit >/dev/null 2>&1 &
 EDITOR_PID=$!
