@@ -73,6 +73,24 @@ def test_peers_report_interleaves_every_contender(tmp_path, monkeypatch):
     json.dumps(report)
 
 
+def test_a_failed_fast_path_is_said_loudly(tmp_path, monkeypatch):
+    """A conversion that fails (here: a full disk) leaves ours on eager frames: the run says so, with why."""
+    pytest.importorskip("openvino")
+    from p2phd.models.engine.backends import openvino as ov_backend
+
+    def no_space(*args, **kwargs):
+        raise OSError("Not enough free space to write 37748736 bytes")
+
+    monkeypatch.setattr(engine_mod, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(ov_backend, "convert", no_space)
+    lines = []
+    report = run_peers(
+        lambda: tiny_bundle(tiny_config()), (128, 64), rounds=1, cache=tmp_path, log=lines.append, only=["ours"]
+    )
+    assert "openvino" not in report["contenders"]["ours"]["backend"]
+    assert any(line.startswith("WARNING: ours renders without its fast path") and "free space" in line for line in lines)
+
+
 def test_cli_peers_writes_json_and_markdown(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(engine_mod, "CACHE_DIR", tmp_path)
     monkeypatch.setattr("p2phd.models.engine.benchmark.loader", lambda *a: lambda: tiny_bundle(tiny_config()))

@@ -136,6 +136,8 @@ def contenders(
             facts = {"backend": e.describe_backend()}
             if e._openvino is not None:
                 facts["converted"] = e._openvino.converted
+            if e.fast_error is not None:  # said in the table ("renders with") and here, with the reason
+                facts["fast_path_failed"] = str(e.fast_error) or type(e.fast_error).__name__
 
             def frame() -> np.ndarray:
                 image = e.full_frame(request).image
@@ -190,6 +192,8 @@ def run_peers(
         rows[name] = {"setup_s": time.perf_counter() - t0, "times_s": []}
         frames[name], facts_of[name] = frame, facts
         log(f"set-up {name}: {rows[name]['setup_s']:.1f} s {facts}")
+        if "fast_path_failed" in facts:
+            log(f"WARNING: {name} renders without its fast path ({facts['fast_path_failed']}): its figures are not ours")
     names = list(frames)
     images = {}
     early = dict(rates)
