@@ -256,10 +256,11 @@ class Engine:
     def fast_error(self) -> BaseException | None:
         return self._fast_failed
 
-    def _use_fast(self, x: torch.Tensor) -> bool:
+    def _use_fast(self, shape: tuple[int, ...]) -> bool:
+        """Whether a frame of network input ``shape`` goes through the fast path (preparing it if due)."""
         if self._openvino is None or self._fast_failed is not None:
             return False
-        shape = tuple(x.shape)
+        shape = tuple(shape)
         if self.backend == "openvino" or self._openvino.ready(shape):
             return True
         if self.interactive:
@@ -309,7 +310,7 @@ class Engine:
         """G's output and coarse features; raises RunCancelledError inside the network once
         ``should_cancel()`` is true (eager and OpenVINO frames; not a torch.compile'd one).
         ``generating`` names the path while it runs."""
-        fast = self._use_fast(x)
+        fast = self._use_fast(x.shape)
         self.generating = self._openvino.name if fast else "eager"
         try:
             return self._generate_openvino(x, should_cancel) if fast else self._generate_torch(x, should_cancel)
@@ -415,6 +416,15 @@ class Engine:
 
     def _full_frame(self, request: EngineRequest, should_cancel: Callable[[], bool]) -> EngineResult:
         timings = {}
+        if self._openvino is not None:
+            # the fast path decided (and, converted before, compiled) before the input is encoded, not while
+            # it is: a first encode touches fresh memory, and on a 2-vCPU microVM fresh memory touched while
+            # both vCPUs are busy (the compile) froze the whole process 20-30 ms at a time (UI stalls)
+            w, h = request.size
+            t0 = time.perf_counter()
+            self._use_fast((1, self._openvino.input_nc, h, w))
+            if time.perf_counter() - t0 > 0.01:  # it compiled (or converted) here: the frame's latency says so
+                timings["prepare"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         self._update_input(request)
         timings["encode"] = self._elapsed(t0)
