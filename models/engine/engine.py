@@ -420,9 +420,8 @@ class Engine:
             # the fast path decided (and, converted before, compiled) before the input is encoded, not while
             # it is: a first encode touches fresh memory, and on a 2-vCPU microVM fresh memory touched while
             # both vCPUs are busy (the compile) froze the whole process 20-30 ms at a time (UI stalls)
-            w, h = request.size
             t0 = time.perf_counter()
-            self._use_fast((1, self._openvino.input_nc, h, w))
+            self._use_fast(self.input_shape(request.size))  # request is fitted already: its own size
             if time.perf_counter() - t0 > 0.01:  # it compiled (or converted) here: the frame's latency says so
                 timings["prepare"] = time.perf_counter() - t0
         t0 = time.perf_counter()
