@@ -88,7 +88,9 @@ def test_a_failed_fast_path_is_said_loudly(tmp_path, monkeypatch):
         lambda: tiny_bundle(tiny_config()), (128, 64), rounds=1, cache=tmp_path, log=lines.append, only=["ours"]
     )
     assert "openvino" not in report["contenders"]["ours"]["backend"]
-    assert any(line.startswith("WARNING: ours renders without its fast path") and "free space" in line for line in lines)
+    assert any(
+        line.startswith("WARNING: ours renders without its fast path") and "free space" in line for line in lines
+    )
 
 
 def test_cli_peers_writes_json_and_markdown(tmp_path, monkeypatch, capsys):

@@ -6,8 +6,13 @@ import pytest
 import torch
 from p2phd.models.checkpoint.loader import load_bundle
 from p2phd.models.data.synthetic import write_synthetic_dataset
-from p2phd.models.train.checkpoints import resolve_checkpoint
-from p2phd.models.train.loop import build_loader, fit
+from p2phd.models.train.checkpoints import (
+    load_training_state,
+    resolve_checkpoint,
+    save_training_state,
+    slim_training_state,
+)
+from p2phd.models.train.loop import build_loader, fit, warm_moments
 from p2phd.models.train.schedule import global_frozen, lr_for_epoch
 from p2phd.models.train.trainer import Trainer
 from tiny import tiny_train_options
@@ -122,6 +127,56 @@ def test_resume_continues_exactly(dataroot, tmp_path):
         b = getattr(resumed.synth, name).state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), name
     assert all(torch.equal(v, resumed.D.state_dict()[k]) for k, v in straight.D.state_dict().items())
+
+
+def test_a_slimmed_checkpoint_resumes_with_moments_rebuilt_at_lr_0(dataroot, tmp_path):
+    first = Trainer(tiny(dataroot, tmp_path, niter=1, save_epoch_freq=1))
+    fit(first, progress=False)
+    full = load_training_state(resolve_checkpoint(tmp_path / "tiny"))
+    slim = slim_training_state(full)
+    assert "optimizer_G" not in slim and set(slim) >= {"G", "E", "D", "epoch", "total_steps"}
+    save_training_state(tmp_path / "tiny", "slim", slim)  # now "latest"
+
+    resumed = Trainer(tiny(dataroot, tmp_path, niter=2, save_epoch_freq=1, continue_train=True, warmup_moments=3))
+    assert (resumed.epoch, resumed.total_steps, resumed.moments_to_warm) == (2, 4, 3)
+    assert not resumed.optimizer_G.state  # no moments yet
+    before = {k: v.clone() for k, v in resumed.synth.G.state_dict().items()}
+    d_before = {k: v.clone() for k, v in resumed.D.state_dict().items()}
+    loader, sampler = build_loader(resumed)
+    warm_moments(resumed, loader, sampler, 3)
+    # lr 0: every weight exactly as loaded, yet Adam has seen 3 steps of gradients
+    assert all(torch.equal(before[k], v) for k, v in resumed.synth.G.state_dict().items())
+    assert all(torch.equal(d_before[k], v) for k, v in resumed.D.state_dict().items())
+    steps = {int(s["step"]) for s in resumed.optimizer_G.state.values()}
+    assert steps == {3} and any(float(s["exp_avg_sq"].abs().max()) > 0 for s in resumed.optimizer_G.state.values())
+    assert resumed.total_steps == 4 and resumed.moments_to_warm == 0  # not counted towards the schedule
+    fit(resumed, progress=False)
+    assert resumed.total_steps == 8
+    assert any(not torch.equal(before[k], v) for k, v in resumed.synth.G.state_dict().items())
+
+
+def test_persistent_workers_draw_the_crops_of_each_epoch(dataroot, tmp_path):
+    """Workers outlive epochs (they keep their decoded maps), yet every epoch's crops are the ones a
+    worker-less loader draws for it: the sampler hands the epoch over with each index."""
+    batches = {}
+    for workers in (0, 2):
+        trainer = Trainer(
+            tiny(dataroot, tmp_path / str(workers), nThreads=workers, fineSize=16, scale_jitter=(0.6, 1.5))
+        )
+        loader, sampler = build_loader(trainer)
+        assert loader.persistent_workers == (workers > 0)
+        seen = []
+        for epoch in (1, 2, 3):
+            loader.dataset.set_epoch(epoch)  # as fit() does: only the main process's copy hears it
+            sampler.set_epoch(epoch)
+            seen += [(b["index"].tolist(), b["label"], b["image"]) for b in loader]
+        batches[workers] = seen
+    assert len(batches[0]) == len(batches[2]) == 12
+    for (i0, l0, p0), (i2, l2, p2) in zip(batches[0], batches[2]):
+        assert i0 == i2 and torch.equal(l0, l2) and torch.equal(p0, p2)
+    by_index = [{tuple(i): p for i, _, p in batches[0][k * 4 : k * 4 + 4]} for k in range(2)]
+    same = [p.shape == by_index[1][i].shape and torch.equal(p, by_index[1][i]) for i, p in by_index[0].items()]
+    assert not any(same)  # a frame's crop changes from epoch to epoch
 
 
 def test_run_outputs(dataroot, tmp_path):

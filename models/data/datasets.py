@@ -155,10 +155,15 @@ class PairedMapsDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.triplets)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int | tuple[int, int]) -> dict:
+        """``index``, or ``(epoch, index)`` to draw the crop of that epoch whatever :meth:`set_epoch` said
+        (the training sampler's items: DataLoader workers that outlive an epoch keep their decoded maps)."""
+        epoch = self.epoch
+        if isinstance(index, tuple):
+            epoch, index = index
         t = self.triplets[index]
         label_img = self._read(t.label, "label")
-        rng = random.Random(f"{self.seed}/{self.epoch}/{index}")
+        rng = random.Random(f"{self.seed}/{epoch}/{index}")
         params = self.preprocess.random_params(label_img.size, rng)
         label = np.array(self.preprocess(label_img, params, Image.Resampling.NEAREST), np.int64)
         if self.label_nc is not None and label.size and int(label.max()) >= self.label_nc:

@@ -64,6 +64,10 @@ class OneHotConv(nn.Conv2d):
             setattr(self, name, getattr(self, name).to(dtype=old.dtype))
         return out
 
+    # Data-dependent shapes (the frame's distinct keys) and a NumPy step: torch.compile runs the rest of
+    # the generator compiled and this eagerly (tracing it failed in torch 2.13: "Guard failed on the
+    # same frame it was created", from the NumPy array it wraps).
+    @torch.compiler.disable
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self._one(x[i : i + 1]) for i in range(x.shape[0])]) if x.shape[0] != 1 else self._one(x)
 

@@ -193,7 +193,9 @@ def run_peers(
         frames[name], facts_of[name] = frame, facts
         log(f"set-up {name}: {rows[name]['setup_s']:.1f} s {facts}")
         if "fast_path_failed" in facts:
-            log(f"WARNING: {name} renders without its fast path ({facts['fast_path_failed']}): its figures are not ours")
+            log(
+                f"WARNING: {name} renders without its fast path ({facts['fast_path_failed']}): its figures are not ours"
+            )
     names = list(frames)
     images = {}
     early = dict(rates)

@@ -25,6 +25,16 @@ def save_training_state(run_dir: Path, label: str, state: dict, point_latest: bo
     return path
 
 
+# What a run needs to go on elsewhere: the networks and where the schedule stands. The optimiser's
+# moments (twice G's size), the image pool and the RNG are left out; the trainer rebuilds the moments
+# at learning rate 0 (--warmup_moments) before it trains on.
+SLIM_KEYS = ("G", "E", "D", "epoch", "epoch_iter", "total_steps", "global_frozen", "options")
+
+
+def slim_training_state(state: dict) -> dict:
+    return {k: state[k] for k in SLIM_KEYS if k in state}
+
+
 def resolve_checkpoint(run_dir: Path, which_epoch: str = "latest") -> Path:
     folder = checkpoint_dir(run_dir)
     if which_epoch == "latest":

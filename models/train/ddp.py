@@ -71,7 +71,8 @@ def teardown(ctx: Distributed) -> None:
 
 class EpochSampler(torch.utils.data.Sampler):
     """Shuffled per epoch from ``seed``, sharded across ranks, optionally skipping the batches a
-    resumed run has already done; every rank gets the same number of whole batches."""
+    resumed run has already done; every rank gets the same number of whole batches. Yields
+    ``(epoch, index)`` pairs (see :meth:`PairedMapsDataset.__getitem__`)."""
 
     def __init__(self, n: int, batch_size: int, ctx: Distributed, seed: int = 0):
         self.n, self.batch_size, self.ctx, self.seed = n, batch_size, ctx, seed
@@ -88,7 +89,9 @@ class EpochSampler(torch.utils.data.Sampler):
         order = torch.randperm(self.n, generator=g).tolist()
         per_rank = self.batches_per_epoch() * self.batch_size
         mine = order[self.ctx.rank * per_rank : (self.ctx.rank + 1) * per_rank]
-        return iter(mine[self.skip_batches * self.batch_size :])
+        # (epoch, index): the dataset draws a sample's crop from both, and a persistent DataLoader
+        # worker keeps its own copy of the dataset, which never sees the main process's set_epoch
+        return iter([(self.epoch, i) for i in mine[self.skip_batches * self.batch_size :]])
 
     def __len__(self) -> int:
         return (self.batches_per_epoch() - self.skip_batches) * self.batch_size

@@ -39,7 +39,9 @@ def build_loader(trainer: Trainer) -> tuple[torch.utils.data.DataLoader, EpochSa
         sampler=sampler,
         drop_last=True,
         num_workers=opt.nThreads,
-        persistent_workers=False,
+        # workers live through the run: an epoch of a small data set is a few batches, and forking
+        # workers (and decoding their --cache_maps) again every epoch cost more than the batches
+        persistent_workers=opt.nThreads > 0,
     )
     return loader, sampler
 
@@ -55,6 +57,24 @@ def crossed(before: int, after: int, every: int) -> bool:
     return before // every != after // every
 
 
+def warm_moments(trainer: Trainer, loader, sampler: EpochSampler, steps: int) -> None:
+    """``steps`` iterations at learning rate 0 (the weights stay as loaded, Adam's moments fill up) on the
+    epoch the run resumes in; they do not count towards the schedule."""
+    if trainer.ctx.is_main:
+        print(f"checkpoint without optimiser state: {steps} iterations at lr 0 rebuild Adam's moments first")
+    trainer.set_lr(0.0)
+    loader.dataset.set_epoch(trainer.epoch)
+    sampler.set_epoch(trainer.epoch, 0)
+    done = 0
+    while done < steps:
+        for batch in loader:
+            trainer.step(batch)
+            done += 1
+            if done == steps:
+                break
+    trainer.moments_to_warm = 0
+
+
 def fit(trainer: Trainer, progress: bool = True) -> dict[str, float]:
     """Train from the trainer's epoch / iteration to ``niter + niter_decay``; returns the last losses."""
     opt, ctx = trainer.opt, trainer.ctx
@@ -65,6 +85,8 @@ def fit(trainer: Trainer, progress: bool = True) -> dict[str, float]:
     trainer.native_size = loader.dataset.native_size()  # whole frames, also when training on crops
     trainer.trained_on = loader.dataset.description()  # recorded in the bundle's provenance (model card)
     images_per_step = opt.batchSize * ctx.world_size
+    if trainer.moments_to_warm:
+        warm_moments(trainer, loader, sampler, trainer.moments_to_warm)
     start = time.time()
     for epoch in range(trainer.epoch, opt.niter + opt.niter_decay + 1):
         trainer.epoch = epoch

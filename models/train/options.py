@@ -91,6 +91,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a("--load_pretrain", default="", help="stage-1 run (or bundle) whose weights initialise this run")
     a("--continue_train", action="store_true")
     a("--which_epoch", default="latest")
+    a(
+        "--warmup_moments",
+        type=int,
+        default=200,
+        help="resuming from a checkpoint without optimiser state (slimmed with slim_training_state to move a run "
+        "between machines): this many iterations at learning rate 0 first rebuild Adam's moments, not counted",
+    )
     # outputs
     a("--save_latest_freq", type=int, default=1000, help="images between 'latest' checkpoints")
     a("--save_epoch_freq", type=int, default=10)

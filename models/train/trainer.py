@@ -111,8 +111,15 @@ class Trainer:
             state["global_frozen"] if state is not None else global_frozen(self.epoch, opt.niter_fix_global, opt.netG)
         )
         self.set_global_frozen(bool(frozen))
-        if state is not None:
+        # iterations at lr 0 that fit() runs first: a slimmed checkpoint carries no Adam moments, and a
+        # fresh Adam's first steps are lr-sized sign steps on every weight, a jolt to a trained GAN
+        self.moments_to_warm = 0
+        if state is not None and "optimizer_G" in state:
             self._load_optim(state)
+        elif state is not None:
+            self.moments_to_warm = max(0, opt.warmup_moments)
+        if self.device.type == "cuda":  # the crop size is fixed: let cuDNN pick its kernels once
+            torch.backends.cudnn.benchmark = True
 
     # ----- setup -------------------------------------------------------------------------------
     def _load_nets(self, states: dict, strict: bool) -> None:

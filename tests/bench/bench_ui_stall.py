@@ -163,7 +163,10 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--cold", action="store_true", help="with --fast: an empty cache (convert + compile)")
     parser.add_argument(
-        "--stacks", type=int, default=0, help="print the UI thread's Python stacks inside the N longest stalls of the opening and of the strokes"
+        "--stacks",
+        type=int,
+        default=0,
+        help="print the UI thread's Python stacks inside the N longest stalls of the opening and of the strokes",
     )
     args = parser.parse_args(argv)
     if args.switch_interval:

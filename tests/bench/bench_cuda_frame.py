@@ -1,0 +1,167 @@
+"""One full frame of NVIDIA's label2city_1024p generator (random weights, instance features) on a GPU, the
+ways a CUDA user can run it, side by side on one card (issue 11, item 6):
+
+- eager fp32 with TF32 off (NVIDIA's numbers; the reference of every PSNR),
+- eager fp16, channels_last (the engine's CUDA default, ``p2phd synthesize --device cuda``),
+- the same replayed as a CUDA graph (no launch gaps),
+- torch.compile (inductor) of the fp16 generator, when time is left (its compile takes a while).
+
+Each line is printed as soon as it is measured, so a run stopped by a time limit keeps what it measured.
+Median of ``--repeat`` timed frames after warm-up, CUDA events. Usage (on a GPU machine):
+
+    python tests/bench/bench_cuda_frame.py [--size 2048x1024] [--repeat 50] [--no-compile] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+from p2phd.models.engine.benchmark import random_bundle
+
+
+def frame_input(cfg, w: int, h: int, device) -> torch.Tensor:
+    """A street-like one-hot layout (+ instance edges + 3 feature channels), as the engine feeds G."""
+    g = torch.Generator().manual_seed(0)
+    label = torch.full((h, w), 7, dtype=torch.long)
+    label[: h // 3] = 23
+    label[h // 3 : h // 2] = 11
+    cw, ch = w // 11, h // 13  # cars
+    for _ in range(20):
+        x = int(torch.randint(0, w - cw, (1,), generator=g))
+        y = int(torch.randint(h // 2, h - ch, (1,), generator=g))
+        label[y : y + ch, x : x + cw] = 26
+    onehot = torch.nn.functional.one_hot(label, cfg.label_nc).permute(2, 0, 1).float()
+    edges = torch.zeros(1, h, w)
+    edges[:, 1:] += (label[1:] != label[:-1]).float()
+    feats = torch.randn(cfg.feat_num, h, w, generator=g) * 0.1
+    x = torch.cat([onehot, edges.clamp(max=1), feats])[None]
+    assert x.shape[1] == cfg.netG_input_nc, (x.shape, cfg.netG_input_nc)
+    return x.to(device)
+
+
+def time_it(fn, repeat: int) -> list[float]:
+    for _ in range(3):
+        fn()
+    if not torch.cuda.is_available():  # --device cpu: a smoke test of this script, not a measurement
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t) * 1e3)
+        return times
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeat):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return times
+
+
+def psnr(a: torch.Tensor, ref: torch.Tensor) -> float:
+    to8 = lambda t: ((t.float().clamp(-1, 1) + 1) * 127.5).round()  # noqa: E731
+    mse = float(((to8(a) - to8(ref)) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(255.0**2 / mse)).item()
+
+
+def summary(logs: str) -> None:
+    """The lines worth reading of a device run's two bench JSONs (train_on_gpu.sh prints them last)."""
+    from pathlib import Path
+
+    for name in ("bench_engine_cuda.json", "bench_cuda_frame.json"):
+        path = Path(logs) / name
+        if not path.is_file():
+            print(f"{name}: not written")
+            continue
+        r = json.loads(path.read_text())
+        if "rows" in r:
+            for row_name, row in r["rows"].items():
+                print(f"{row_name:34s} {row['median_ms']:8.2f} ms (min {row['min_ms']:.2f}) {row['psnr_db']:.1f} dB")
+        else:
+            keep = ("device", "precision", "backend", "psnr_db", "speedup", "warmup_s", "peak_gpu_mem_engine_gib")
+            print({k: r.get(k) for k in keep}, {k: r.get(k) for k in r if k.endswith("_s") and isinstance(r[k], dict)})
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", default="2048x1024")
+    p.add_argument("--repeat", type=int, default=50)
+    p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--json", default=None)
+    p.add_argument("--device", default="cuda", help="cpu: only to check this script runs")
+    p.add_argument("--summary", metavar="DIR", help="only print the figures of the JSONs in DIR")
+    args = p.parse_args()
+    if args.summary:
+        return summary(args.summary)
+    w, h = map(int, args.size.split("x"))
+    dev = torch.device(args.device)
+    bundle = random_bundle("label2city_1024p", features=True)  # what p2phd bench --arch ... --features runs
+    cfg, G32 = bundle.config, bundle.G.to(dev).eval()
+    x = frame_input(cfg, w, h, dev)
+    gpu = torch.cuda.get_device_name() if dev.type == "cuda" else "cpu"
+    report = {"gpu": gpu, "torch": torch.__version__, "size": args.size, "rows": {}}
+    print(f"{report['gpu']}, torch {torch.__version__}, {args.size}", flush=True)
+
+    def row(name, times, out, extra=None):
+        med = statistics.median(times)
+        r = {"median_ms": med, "min_ms": min(times), "psnr_db": psnr(out, ref), **(extra or {})}
+        report["rows"][name] = r
+        print(f"{name:32s} median {med:8.2f} ms  min {min(times):8.2f} ms  PSNR {r['psnr_db']:.1f} dB", flush=True)
+
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    with torch.inference_mode():
+        ref = G32(x)
+        row("eager fp32 (TF32 off)", time_it(lambda: G32(x), max(5, args.repeat // 5)), ref)
+        G16 = cfg.build_G().to(dev).eval()
+        G16.load_state_dict(G32.state_dict())
+        half = torch.float16 if dev.type == "cuda" else torch.bfloat16
+        G16 = G16.to(half).to(memory_format=torch.channels_last)
+        x16 = x.to(half).contiguous(memory_format=torch.channels_last)
+        out16 = G16(x16)
+        row("eager fp16 channels_last", time_it(lambda: G16(x16), args.repeat), out16)
+        if dev.type != "cuda":
+            return
+
+        static_out = None
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(3):
+                G16(x16)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            static_out = G16(x16)
+        row("fp16 channels_last + CUDA graph", time_it(graph.replay, args.repeat), static_out)
+
+    if not args.no_compile:
+        t0 = time.time()
+        compiled = torch.compile(G16, mode="max-autotune-no-cudagraphs")
+        with torch.inference_mode():
+            out = compiled(x16)
+            compile_s = time.time() - t0
+            print(f"compile: {compile_s:.0f} s", flush=True)
+            row(
+                "fp16 torch.compile (inductor)",
+                time_it(lambda: compiled(x16), args.repeat),
+                out,
+                {"compile_s": compile_s},
+            )
+    peak = torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else 0.0
+    report["peak_gib"] = peak
+    print(f"peak GPU memory {peak:.1f} GiB", flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
