@@ -4,7 +4,10 @@ ways a CUDA user can run it, side by side on one card (issue 11, item 6):
 - eager fp32 with TF32 off (NVIDIA's numbers; the reference of every PSNR),
 - eager fp16, channels_last (the engine's CUDA default, ``p2phd synthesize --device cuda``),
 - the same replayed as a CUDA graph (no launch gaps),
-- torch.compile (inductor) of the fp16 generator, when time is left (its compile takes a while).
+- torch.compile (inductor) of the fp16 generator, when time is left (its compile takes a while);
+- diagnostics of the engine's fp16 frame being slower than its fp32 one on an H100 (95 vs 77 ms, the bare
+  fp16 generator 42 ms): fp16 NCHW, and the generator with the engine's statistics-recording norms
+  (channels_last kept through them); ``--profile`` prints the CUDA kernels that take the time.
 
 Each line is printed as soon as it is measured, so a run stopped by a time limit keeps what it measured.
 Median of ``--repeat`` timed frames after warm-up, CUDA events. Usage (on a GPU machine):
@@ -21,6 +24,7 @@ import time
 
 import torch
 from p2phd.models.engine.benchmark import random_bundle
+from p2phd.models.engine.norm import replace_instance_norms
 
 
 def frame_input(cfg, w: int, h: int, device) -> torch.Tensor:
@@ -97,6 +101,7 @@ def main() -> None:
     p.add_argument("--json", default=None)
     p.add_argument("--device", default="cuda", help="cpu: only to check this script runs")
     p.add_argument("--summary", metavar="DIR", help="only print the figures of the JSONs in DIR")
+    p.add_argument("--profile", action="store_true", help="top CUDA kernels of the fp16 variants")
     args = p.parse_args()
     if args.summary:
         return summary(args.summary)
@@ -127,6 +132,24 @@ def main() -> None:
         x16 = x.to(half).contiguous(memory_format=torch.channels_last)
         out16 = G16(x16)
         row("eager fp16 channels_last", time_it(lambda: G16(x16), args.repeat), out16)
+        nchw = x16.contiguous()
+        G16n = cfg.build_G().to(dev).eval()
+        G16n.load_state_dict(G32.state_dict())
+        G16n = G16n.to(half)
+        row("eager fp16 NCHW", time_it(lambda: G16n(nchw), args.repeat), G16n(nchw))
+        Geng = cfg.build_G().to(dev).eval()
+        Geng.load_state_dict(G32.state_dict())
+        for norm in replace_instance_norms(Geng):
+            norm.mode = "record"  # as every full frame of the engine
+        Geng = Geng.to(half).to(memory_format=torch.channels_last)
+        row("fp16 channels_last, engine norms", time_it(lambda: Geng(x16), args.repeat), Geng(x16))
+        if args.profile:
+            for name, fn in (("bare fp16 channels_last", lambda: G16(x16)), ("engine norms", lambda: Geng(x16))):
+                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+                    fn()
+                    torch.cuda.synchronize()
+                print(f"--- {name}")
+                print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=12, max_name_column_width=70))
         if dev.type != "cuda":
             return
 
