@@ -42,6 +42,9 @@ def build_loader(trainer: Trainer) -> tuple[torch.utils.data.DataLoader, EpochSa
         # workers live through the run: an epoch of a small data set is a few batches, and forking
         # workers (and decoding their --cache_maps) again every epoch cost more than the batches
         persistent_workers=opt.nThreads > 0,
+        # spawned, not forked: forking a process that already runs threads (CUDA, OpenMP, a Qt test
+        # session) can crash the child; persistent workers pay the start-up once per run
+        multiprocessing_context="spawn" if opt.nThreads > 0 else None,
     )
     return loader, sampler
 

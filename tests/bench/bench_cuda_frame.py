@@ -47,6 +47,15 @@ def frame_input(cfg, w: int, h: int, device) -> torch.Tensor:
     return x.to(device)
 
 
+def engine_like(cfg, G32, dev, dtype, memory_format):
+    """The generator as the engine runs a full frame: instance norms recording their statistics."""
+    G = cfg.build_G().to(dev).eval()
+    G.load_state_dict(G32.state_dict())
+    for norm in replace_instance_norms(G):
+        norm.mode = "record"
+    return G.to(dtype).to(memory_format=memory_format)
+
+
 def time_it(fn, repeat: int) -> list[float]:
     for _ in range(3):
         fn()
@@ -137,12 +146,10 @@ def main() -> None:
         G16n.load_state_dict(G32.state_dict())
         G16n = G16n.to(half)
         row("eager fp16 NCHW", time_it(lambda: G16n(nchw), args.repeat), G16n(nchw))
-        Geng = cfg.build_G().to(dev).eval()
-        Geng.load_state_dict(G32.state_dict())
-        for norm in replace_instance_norms(Geng):
-            norm.mode = "record"  # as every full frame of the engine
-        Geng = Geng.to(half).to(memory_format=torch.channels_last)
+        Geng = engine_like(cfg, G32, dev, half, torch.channels_last)
         row("fp16 channels_last, engine norms", time_it(lambda: Geng(x16), args.repeat), Geng(x16))
+        Geng_nchw = engine_like(cfg, G32, dev, half, torch.contiguous_format)  # does channels_last cost here?
+        row("fp16 NCHW, engine norms", time_it(lambda: Geng_nchw(nchw), args.repeat), Geng_nchw(nchw))
         if args.profile:
             for name, fn in (("bare fp16 channels_last", lambda: G16(x16)), ("engine norms", lambda: Geng(x16))):
                 with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
