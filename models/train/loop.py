@@ -70,7 +70,7 @@ def warm_moments(trainer: Trainer, loader, sampler: EpochSampler, steps: int) ->
     sampler.set_epoch(trainer.epoch, 0)
     done = 0
     while done < steps:
-        for batch in loader:
+        for batch in loader:  # build_loader made sure an epoch holds at least one batch
             trainer.step(batch)
             done += 1
             if done == steps:
