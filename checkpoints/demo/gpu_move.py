@@ -14,6 +14,7 @@ never committed):
 under ``runs/``: each slimmed checkpoint becomes the run's ``latest``, and its bundle is rebuilt from it.
 
     python checkpoints/demo/gpu_move.py pack [--data ../shared/data/cityscapes-samples] [--run demo_v2]
+    python checkpoints/demo/gpu_move.py slim RUN OUT_DIR      # on the device, before packing
     python checkpoints/demo/gpu_move.py unpack /work/.device/<files_at>
 """
 
@@ -78,16 +79,21 @@ def check_same_samples(data: Path, packed: Path) -> int:
     return checked
 
 
+def write_slim(run: str, out: Path) -> None:
+    """``runs/RUN``'s newest checkpoint, slimmed, as ``out/RUN.slim.pt``."""
+    slim = slim_training_state(load_training_state(resolve_checkpoint(ROOT / "runs" / run)))
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(slim, out / f"{run}.slim.pt")
+    print(f"{run}: {slim['total_steps']} iterations, epoch {slim['epoch']} -> {out / f'{run}.slim.pt'}")
+
+
 def pack(args) -> None:
     out = ROOT / ".gpu"
     frames = out / "data" / args.data.name
     pack_frames(args.data, frames)
     print(f"{check_same_samples(args.data, frames)} samples identical from {frames}")
     for run in args.run:
-        state = load_training_state(resolve_checkpoint(ROOT / "runs" / run))
-        slim = slim_training_state(state)
-        torch.save(slim, out / f"{run}.slim.pt")
-        print(f"{run}: {slim['total_steps']} iterations, epoch {slim['epoch']} -> {out / f'{run}.slim.pt'}")
+        write_slim(run, out)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f".gpu/ holds {size / 2**20:.1f} MiB")
 
@@ -134,6 +140,10 @@ def main() -> None:
     a.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/cityscapes-samples")
     a.add_argument("--run", nargs="*", default=["demo_v2"], help="runs under runs/ to continue there")
     a.set_defaults(func=pack)
+    c = sub.add_parser("slim", help="only slim RUN's newest checkpoint into OUT (train_on_gpu.sh packs with it)")
+    c.add_argument("run")
+    c.add_argument("out", type=Path)
+    c.set_defaults(func=lambda args: write_slim(args.run, args.out))
     b = sub.add_parser("unpack")
     b.add_argument("parts")
     b.set_defaults(func=unpack)

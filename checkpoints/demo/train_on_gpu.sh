@@ -60,16 +60,7 @@ for r in demo_v2 demo_loo_aachen_000007_000019; do tail -1 "runs/$r/loss_log.jso
 # 3. pack: slimmed newest checkpoints + bundle configs + loss logs
 for r in demo_v2 demo_loo_aachen_000007_000019; do
   [ -f "runs/$r/train/latest" ] || { echo "$r: no checkpoint saved"; continue; }
-  mkdir -p "/tmp/pack/$r"
-  python3 - "$r" <<'EOF'
-import sys, torch
-from pathlib import Path
-from p2phd.models.train.checkpoints import load_training_state, resolve_checkpoint, slim_training_state
-run = Path("runs") / sys.argv[1]
-state = slim_training_state(load_training_state(resolve_checkpoint(run)))
-torch.save(state, f"/tmp/pack/{sys.argv[1]}/{sys.argv[1]}.slim.pt")
-print(sys.argv[1], "packed at", state["total_steps"], "iterations")
-EOF
+  python3 checkpoints/demo/gpu_move.py slim "$r" "/tmp/pack/$r"
   cp "runs/$r/bundle/config.json" "runs/$r/loss_log.jsonl" "/tmp/pack/$r/" 2>/dev/null
 done
 gzip "$LOGS"/train_*.log

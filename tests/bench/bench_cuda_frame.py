@@ -22,37 +22,38 @@ import json
 import statistics
 import time
 
+import numpy as np
 import torch
-from p2phd.models.engine.benchmark import random_bundle
+from p2phd.models.engine.benchmark import psnr, random_bundle
 from p2phd.models.engine.norm import replace_instance_norms
+from p2phd.models.inputs.network_input import encode_input
+from p2phd.models.mapfiles.to_image import to_uint8_image
 
 
 def frame_input(cfg, w: int, h: int, device) -> torch.Tensor:
-    """A street-like one-hot layout (+ instance edges + 3 feature channels), as the engine feeds G."""
-    g = torch.Generator().manual_seed(0)
-    label = torch.full((h, w), 7, dtype=torch.long)
+    """A street-like layout with 20 cars and random features, encoded as the engine feeds G."""
+    rng = np.random.default_rng(0)
+    label = np.full((h, w), 7, np.uint8)
     label[: h // 3] = 23
     label[h // 3 : h // 2] = 11
-    cw, ch = w // 11, h // 13  # cars
-    for _ in range(20):
-        x = int(torch.randint(0, w - cw, (1,), generator=g))
-        y = int(torch.randint(h // 2, h - ch, (1,), generator=g))
+    inst = label.astype(np.int32)
+    cw, ch = w // 11, h // 13
+    for n in range(20):
+        x, y = int(rng.integers(0, w - cw)), int(rng.integers(h // 2, h - ch))
         label[y : y + ch, x : x + cw] = 26
-    onehot = torch.nn.functional.one_hot(label, cfg.label_nc).permute(2, 0, 1).float()
-    edges = torch.zeros(1, h, w)
-    edges[:, 1:] += (label[1:] != label[:-1]).float()
-    feats = torch.randn(cfg.feat_num, h, w, generator=g) * 0.1
-    x = torch.cat([onehot, edges.clamp(max=1), feats])[None]
-    assert x.shape[1] == cfg.netG_input_nc, (x.shape, cfg.netG_input_nc)
-    return x.to(device)
+        inst[y : y + ch, x : x + cw] = 26000 + n
+    feats = (rng.standard_normal((cfg.feat_num, h, w)) * 0.1).astype(np.float32)
+    return encode_input(cfg, label, inst, feats, device=device)
 
 
-def engine_like(cfg, G32, dev, dtype, memory_format):
-    """The generator as the engine runs a full frame: instance norms recording their statistics."""
+def generator_copy(cfg, G32, dev, dtype, memory_format, engine_norms: bool = False):
+    """G32's weights in ``dtype`` / ``memory_format``; ``engine_norms``: its instance norms recording their
+    statistics, as in every full frame of the engine."""
     G = cfg.build_G().to(dev).eval()
     G.load_state_dict(G32.state_dict())
-    for norm in replace_instance_norms(G):
-        norm.mode = "record"
+    if engine_norms:
+        for norm in replace_instance_norms(G):
+            norm.mode = "record"
     return G.to(dtype).to(memory_format=memory_format)
 
 
@@ -76,12 +77,6 @@ def time_it(fn, repeat: int) -> list[float]:
         end.synchronize()
         times.append(start.elapsed_time(end))
     return times
-
-
-def psnr(a: torch.Tensor, ref: torch.Tensor) -> float:
-    to8 = lambda t: ((t.float().clamp(-1, 1) + 1) * 127.5).round()  # noqa: E731
-    mse = float(((to8(a) - to8(ref)) ** 2).mean())
-    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(255.0**2 / mse)).item()
 
 
 def summary(logs: str) -> None:
@@ -125,7 +120,8 @@ def main() -> None:
 
     def row(name, times, out, extra=None):
         med = statistics.median(times)
-        r = {"median_ms": med, "min_ms": min(times), "psnr_db": psnr(out, ref), **(extra or {})}
+        db = psnr(to_uint8_image(out[0]), to_uint8_image(ref[0]))  # 8-bit frames, as p2phd bench compares them
+        r = {"median_ms": med, "min_ms": min(times), "psnr_db": db, **(extra or {})}
         report["rows"][name] = r
         print(f"{name:32s} median {med:8.2f} ms  min {min(times):8.2f} ms  PSNR {r['psnr_db']:.1f} dB", flush=True)
 
@@ -134,21 +130,17 @@ def main() -> None:
     with torch.inference_mode():
         ref = G32(x)
         row("eager fp32 (TF32 off)", time_it(lambda: G32(x), max(5, args.repeat // 5)), ref)
-        G16 = cfg.build_G().to(dev).eval()
-        G16.load_state_dict(G32.state_dict())
         half = torch.float16 if dev.type == "cuda" else torch.bfloat16
-        G16 = G16.to(half).to(memory_format=torch.channels_last)
+        G16 = generator_copy(cfg, G32, dev, half, torch.channels_last)
         x16 = x.to(half).contiguous(memory_format=torch.channels_last)
         out16 = G16(x16)
         row("eager fp16 channels_last", time_it(lambda: G16(x16), args.repeat), out16)
         nchw = x16.contiguous()
-        G16n = cfg.build_G().to(dev).eval()
-        G16n.load_state_dict(G32.state_dict())
-        G16n = G16n.to(half)
+        G16n = generator_copy(cfg, G32, dev, half, torch.contiguous_format)
         row("eager fp16 NCHW", time_it(lambda: G16n(nchw), args.repeat), G16n(nchw))
-        Geng = engine_like(cfg, G32, dev, half, torch.channels_last)
+        Geng = generator_copy(cfg, G32, dev, half, torch.channels_last, engine_norms=True)
         row("fp16 channels_last, engine norms", time_it(lambda: Geng(x16), args.repeat), Geng(x16))
-        Geng_nchw = engine_like(cfg, G32, dev, half, torch.contiguous_format)  # does channels_last cost here?
+        Geng_nchw = generator_copy(cfg, G32, dev, half, torch.contiguous_format, engine_norms=True)
         row("fp16 NCHW, engine norms", time_it(lambda: Geng_nchw(nchw), args.repeat), Geng_nchw(nchw))
         if args.profile:
             for name, fn in (("bare fp16 channels_last", lambda: G16(x16)), ("engine norms", lambda: Geng(x16))):
