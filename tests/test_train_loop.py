@@ -12,7 +12,7 @@ from p2phd.models.train.checkpoints import (
     save_training_state,
     slim_training_state,
 )
-from p2phd.models.train.loop import build_loader, fit, warm_moments
+from p2phd.models.train.loop import build_loader, fit, warm_discriminator, warm_moments
 from p2phd.models.train.schedule import global_frozen, lr_for_epoch
 from p2phd.models.train.trainer import Trainer
 from tiny import tiny_train_options
@@ -153,6 +153,26 @@ def test_a_slimmed_checkpoint_resumes_with_moments_rebuilt_at_lr_0(dataroot, tmp
     fit(resumed, progress=False)
     assert resumed.total_steps == 8
     assert any(not torch.equal(before[k], v) for k, v in resumed.synth.G.state_dict().items())
+
+
+def test_warmup_D_trains_only_the_fresh_discriminator_before_the_schedule(dataroot, tmp_path):
+    fit(Trainer(tiny(dataroot, tmp_path, name="pre")), progress=False)
+    tuned = Trainer(tiny(dataroot, tmp_path, name="tuned", load_pretrain=str(tmp_path / "pre"), warmup_D=3))
+    assert tuned.D_to_warm == 3 and tuned.moments_to_warm == 0
+    g_before = {k: v.clone() for k, v in tuned.synth.G.state_dict().items()}
+    d_before = {k: v.clone() for k, v in tuned.D.state_dict().items()}
+    loader, sampler = build_loader(tuned)
+    warm_discriminator(tuned, loader, sampler, 3)
+    assert all(torch.equal(g_before[k], v) for k, v in tuned.synth.G.state_dict().items())
+    assert not tuned.optimizer_G.state  # G computed no gradients at all
+    assert any(not torch.equal(d_before[k], v) for k, v in tuned.D.state_dict().items())
+    assert {int(s["step"]) for s in tuned.optimizer_D.state.values()} == {3}
+    assert tuned.total_steps == 0 and tuned.D_to_warm == 0  # not counted towards the schedule
+    fit(tuned, progress=False)
+    assert tuned.total_steps == 4
+    assert any(not torch.equal(g_before[k], v) for k, v in tuned.synth.G.state_dict().items())
+    resumed = Trainer(tiny(dataroot, tmp_path, name="tuned", niter=2, continue_train=True, warmup_D=3))
+    assert resumed.D_to_warm == 0  # a resumed run's D has learnt already
 
 
 def test_persistent_workers_draw_the_crops_of_each_epoch(dataroot, tmp_path):

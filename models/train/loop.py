@@ -60,22 +60,35 @@ def crossed(before: int, after: int, every: int) -> bool:
     return before // every != after // every
 
 
-def warm_moments(trainer: Trainer, loader, sampler: EpochSampler, steps: int) -> None:
-    """``steps`` iterations at learning rate 0 (the weights stay as loaded, Adam's moments fill up) on the
-    epoch the run resumes in; they do not count towards the schedule."""
-    if trainer.ctx.is_main:
-        print(f"checkpoint without optimiser state: {steps} iterations at lr 0 rebuild Adam's moments first")
-    trainer.set_lr(0.0)
+def _uncounted_steps(trainer: Trainer, loader, sampler: EpochSampler, steps: int, train_G: bool) -> None:
+    """``steps`` iterations on the epoch the run starts in that do not count towards the schedule."""
     loader.dataset.set_epoch(trainer.epoch)
     sampler.set_epoch(trainer.epoch, 0)
     done = 0
     while done < steps:
         for batch in loader:  # build_loader made sure an epoch holds at least one batch
-            trainer.step(batch)
+            trainer.step(batch, train_G=train_G)
             done += 1
             if done == steps:
                 break
+
+
+def warm_moments(trainer: Trainer, loader, sampler: EpochSampler, steps: int) -> None:
+    """``steps`` iterations at learning rate 0: the weights stay as loaded, Adam's moments fill up."""
+    if trainer.ctx.is_main:
+        print(f"checkpoint without optimiser state: {steps} iterations at lr 0 rebuild Adam's moments first")
+    trainer.set_lr(0.0)
+    _uncounted_steps(trainer, loader, sampler, steps, train_G=True)
     trainer.moments_to_warm = 0
+
+
+def warm_discriminator(trainer: Trainer, loader, sampler: EpochSampler, steps: int) -> None:
+    """``steps`` iterations that train only D, at the schedule's learning rate, G as loaded."""
+    if trainer.ctx.is_main:
+        print(f"pretrained generator, fresh discriminator: {steps} iterations train only D first")
+    trainer.set_lr(trainer.lr())
+    _uncounted_steps(trainer, loader, sampler, steps, train_G=False)
+    trainer.D_to_warm = 0
 
 
 def fit(trainer: Trainer, progress: bool = True) -> dict[str, float]:
@@ -90,6 +103,8 @@ def fit(trainer: Trainer, progress: bool = True) -> dict[str, float]:
     images_per_step = opt.batchSize * ctx.world_size
     if trainer.moments_to_warm:
         warm_moments(trainer, loader, sampler, trainer.moments_to_warm)
+    if trainer.D_to_warm:
+        warm_discriminator(trainer, loader, sampler, trainer.D_to_warm)
     start = time.time()
     for epoch in range(trainer.epoch, opt.niter + opt.niter_decay + 1):
         trainer.epoch = epoch

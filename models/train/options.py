@@ -98,6 +98,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="resuming from a checkpoint without optimiser state (slimmed with slim_training_state to move a run "
         "between machines): this many iterations at learning rate 0 first rebuild Adam's moments, not counted",
     )
+    a(
+        "--warmup_D",
+        type=int,
+        default=0,
+        help="with --load_pretrain: this many iterations train only the (fresh) discriminator first, so the "
+        "pretrained generator is not fine-tuned against a random critic; not counted towards the schedule",
+    )
     # outputs
     a("--save_latest_freq", type=int, default=1000, help="images between 'latest' checkpoints")
     a("--save_epoch_freq", type=int, default=10)

@@ -118,6 +118,8 @@ class Trainer:
             self._load_optim(state)
         elif state is not None:
             self.moments_to_warm = max(0, opt.warmup_moments)
+        # a pretrained G meets a freshly initialised D: D learns to judge before G listens to it
+        self.D_to_warm = max(0, opt.warmup_D) if state is None and opt.load_pretrain else 0
         if self.device.type == "cuda":  # the crop size is fixed: let cuDNN pick its kernels once
             torch.backends.cudnn.benchmark = True
 
@@ -164,16 +166,25 @@ class Trainer:
             parts.append(get_edges(inst))
         return torch.cat(parts, dim=1)
 
-    def step(self, batch: dict) -> tuple[dict[str, float], torch.Tensor]:
-        """One G step then one D step on the same fakes, NVIDIA's order; returns losses and fakes."""
+    def step(self, batch: dict, train_G: bool = True) -> tuple[dict[str, float], torch.Tensor]:
+        """One G step then one D step on the same fakes, NVIDIA's order; returns losses and fakes.
+        ``train_G=False`` (--warmup_D) only renders the fakes, without gradients, and steps D."""
         label = batch["label"].to(self.device)
         inst = batch["inst"].to(self.device)
         real = batch["image"].to(self.device)
         label_input = self.label_input(label, inst)
-        n = real.shape[0]
         real_pair = torch.cat([label_input, real], dim=1)
+        if train_G:
+            losses, fake = self._generator_step(label_input, real, inst, real_pair)
+        else:
+            with torch.no_grad(), self.autocast():
+                fake, losses = self.synth(label_input, real, inst), {}
+        losses.update(self._discriminator_step(label_input, fake.detach().to(real.dtype), real_pair))
+        return {k: float(v.detach()) for k, v in losses.items()}, fake.detach()
 
-        # Generator: D only scores (its gradients here would be discarded, so none are computed).
+    def _generator_step(self, label_input, real, inst, real_pair) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """D only scores here (its gradients would be discarded, so none are computed)."""
+        n = real.shape[0]
         self.D.requires_grad_(False)
         with self.autocast():
             fake = self.synth_ddp(label_input, real, inst)
@@ -192,20 +203,21 @@ class Trainer:
         self.scaler_G.scale(loss_G).backward()
         self.scaler_G.step(self.optimizer_G)
         self.scaler_G.update()
+        return losses, fake
 
-        # Discriminator: pooled fakes vs reals, one forward on the stacked batch.
+    def _discriminator_step(self, label_input, fake, real_pair) -> dict[str, torch.Tensor]:
+        """Pooled fakes vs reals, one forward on the stacked batch."""
         self.D.requires_grad_(True)
-        fake_pair = self.pool.query(torch.cat([label_input, fake.detach().to(real.dtype)], 1))
+        fake_pair = self.pool.query(torch.cat([label_input, fake], 1))
         with self.autocast():
             pred_fake, pred_real = _halves(self.D_ddp(torch.cat([fake_pair, real_pair])), fake_pair.shape[0])
-            losses["D_fake"] = self.gan_loss(pred_fake, False)
-            losses["D_real"] = self.gan_loss(pred_real, True)
+            losses = {"D_fake": self.gan_loss(pred_fake, False), "D_real": self.gan_loss(pred_real, True)}
         loss_D = (losses["D_fake"] + losses["D_real"]) * 0.5
         self.optimizer_D.zero_grad(set_to_none=True)
         self.scaler_D.scale(loss_D).backward()
         self.scaler_D.step(self.optimizer_D)
         self.scaler_D.update()
-        return {k: float(v.detach()) for k, v in losses.items()}, fake.detach()
+        return losses
 
     # ----- persistence -------------------------------------------------------------------------
     def state_dict(self) -> dict:
