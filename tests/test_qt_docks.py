@@ -86,8 +86,16 @@ def test_new_instance_checkbox(qtbot, palette):
 
 
 # -- BackgroundRunner ------------------------------------------------------------------------------
-def test_runner_delivers_on_the_ui_thread(qtbot):
+@pytest.fixture
+def runner():
+    """Closed (its thread joined) when the test ends, not whenever the garbage collector gets to it."""
     runner = BackgroundRunner()
+    yield runner
+    runner.close()
+    assert not runner._jobs.thread.is_alive()
+
+
+def test_runner_delivers_on_the_ui_thread(qtbot, runner):
     seen = []
     runner.submit(lambda: threading.current_thread().name, lambda r: seen.append((r, threading.current_thread())))
     qtbot.waitUntil(lambda: bool(seen))
@@ -96,8 +104,7 @@ def test_runner_delivers_on_the_ui_thread(qtbot):
     assert not runner.busy
 
 
-def test_runner_drops_superseded_results_and_reports_errors(qtbot):
-    runner = BackgroundRunner()
+def test_runner_drops_superseded_results_and_reports_errors(qtbot, runner):
     gate = threading.Event()
     seen, errors = [], []
     runner.submit(lambda: gate.wait(5) and "old", seen.append)
@@ -112,8 +119,7 @@ def test_runner_drops_superseded_results_and_reports_errors(qtbot):
     assert isinstance(errors[0], ZeroDivisionError)
 
 
-def test_runner_cancel_delivers_nothing(qtbot):
-    runner = BackgroundRunner()
+def test_runner_cancel_delivers_nothing(qtbot, runner):
     gate, seen = threading.Event(), []
     generation = runner.submit(lambda: gate.wait(5), seen.append)
     runner.cancel()

@@ -41,7 +41,9 @@ def dock(qtbot):
     widget.resize(320, 400)
     widget.show()
     qtbot.waitExposed(widget)
-    return widget
+    yield widget
+    widget.close_workers()  # as the window's shutdown does
+    assert not widget._runner._jobs.thread.is_alive()
 
 
 def test_without_library_says_so(dock):

@@ -118,6 +118,18 @@ def test_opens_on_template_without_model(window):
     assert "no model" in window.status_device.text()
 
 
+def test_closing_the_window_stops_every_worker_thread(qtbot, rendering_window):
+    """Shutdown joins the engine and thumbnail threads on the UI thread: none is left for the garbage
+    collector to end later, from whichever thread drops the last reference to a Qt object."""
+    import threading
+
+    workers = [t for t in threading.enumerate() if t.name in ("p2phd-engine", "p2phd-background")]
+    ours = {rendering_window.render.jobs.service.jobs.thread, rendering_window.docks["library"]._runner._jobs.thread}
+    assert ours <= set(workers) and all(t.is_alive() for t in ours)
+    rendering_window.close()
+    assert not any(t.is_alive() for t in ours)
+
+
 def test_stroke_changes_document_and_renders(qtbot, rendering_window):
     window = rendering_window
     doc = window.document

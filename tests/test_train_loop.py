@@ -12,7 +12,7 @@ from p2phd.models.train.checkpoints import (
     save_training_state,
     slim_training_state,
 )
-from p2phd.models.train.loop import build_loader, fit, warm_discriminator, warm_moments
+from p2phd.models.train.loop import build_loader, close_loader, fit, warm_discriminator, warm_moments
 from p2phd.models.train.schedule import global_frozen, lr_for_epoch
 from p2phd.models.train.trainer import Trainer
 from tiny import tiny_train_options
@@ -191,6 +191,10 @@ def test_persistent_workers_draw_the_crops_of_each_epoch(dataroot, tmp_path):
             sampler.set_epoch(epoch)
             seen += [(b["index"].tolist(), b["label"], b["image"]) for b in loader]
         batches[workers] = seen
+        if workers:
+            processes = loader._iterator._workers
+            close_loader(loader)
+            assert not any(p.is_alive() for p in processes)
     assert len(batches[0]) == len(batches[2]) == 12
     for (i0, l0, p0), (i2, l2, p2) in zip(batches[0], batches[2]):
         assert i0 == i2 and torch.equal(l0, l2) and torch.equal(p0, p2)

@@ -108,6 +108,11 @@ class LibraryDock(QDockWidget):
     def wait_for_thumbnails(self, msecs: int = -1) -> bool:
         return self._runner.wait(msecs)
 
+    def close_workers(self) -> None:
+        """Stop the thumbnail thread now, on the UI thread (the window is closing): left to the
+        garbage collector, its last reference could go on the worker thread, a Qt object with it."""
+        self._runner.close()
+
     @property
     def ready(self) -> bool:
         """Thumbnails are shown (tests wait on this)."""

@@ -400,6 +400,9 @@ class MainWindow(QMainWindow):
         panel = self.docks.get("object")
         if panel is not None and hasattr(panel, "wait_for_workers"):
             panel.wait_for_workers(5000)
+        library = self.docks.get("library")
+        if library is not None:
+            library.close_workers()
         if self._autosaver is not None:
             self._autosaver.close(discard=True)
             self._autosaver = None

@@ -49,6 +49,15 @@ def build_loader(trainer: Trainer) -> tuple[torch.utils.data.DataLoader, EpochSa
     return loader, sampler
 
 
+def close_loader(loader: torch.utils.data.DataLoader) -> None:
+    """End persistent workers now, on this thread. Left to the garbage collector, they end whenever a
+    collection happens to find the loader, in the middle of whatever runs then."""
+    iterator = getattr(loader, "_iterator", None)
+    if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+        iterator._shutdown_workers()
+    loader._iterator = None
+
+
 def write_options(run_dir, opt) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / "options.json.tmp"
@@ -93,8 +102,15 @@ def warm_discriminator(trainer: Trainer, loader, sampler: EpochSampler, steps: i
 
 def fit(trainer: Trainer, progress: bool = True) -> dict[str, float]:
     """Train from the trainer's epoch / iteration to ``niter + niter_decay``; returns the last losses."""
-    opt, ctx = trainer.opt, trainer.ctx
     loader, sampler = build_loader(trainer)
+    try:
+        return _fit(trainer, loader, sampler, progress)
+    finally:
+        close_loader(loader)
+
+
+def _fit(trainer: Trainer, loader, sampler: EpochSampler, progress: bool) -> dict[str, float]:
+    opt, ctx = trainer.opt, trainer.ctx
     run_dir = trainer.run_dir
     options_written = False  # written after the first step: a run that cannot train leaves nothing behind
     last: dict[str, float] = {}
