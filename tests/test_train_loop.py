@@ -157,8 +157,10 @@ def test_a_slimmed_checkpoint_resumes_with_moments_rebuilt_at_lr_0(dataroot, tmp
 
 def test_warmup_D_trains_only_the_fresh_discriminator_before_the_schedule(dataroot, tmp_path):
     fit(Trainer(tiny(dataroot, tmp_path, name="pre")), progress=False)
-    tuned = Trainer(tiny(dataroot, tmp_path, name="tuned", load_pretrain=str(tmp_path / "pre"), warmup_D=3))
-    assert tuned.D_to_warm == 3 and tuned.moments_to_warm == 0
+    tuned = Trainer(
+        tiny(dataroot, tmp_path, name="tuned", load_pretrain=str(tmp_path / "pre"), warmup_D=3, warmup_moments=2)
+    )
+    assert tuned.D_to_warm == 3 and tuned.moments_to_warm == 2  # then G's Adam moments, at lr 0
     g_before = {k: v.clone() for k, v in tuned.synth.G.state_dict().items()}
     d_before = {k: v.clone() for k, v in tuned.D.state_dict().items()}
     loader, sampler = build_loader(tuned)
@@ -168,6 +170,9 @@ def test_warmup_D_trains_only_the_fresh_discriminator_before_the_schedule(dataro
     assert any(not torch.equal(d_before[k], v) for k, v in tuned.D.state_dict().items())
     assert {int(s["step"]) for s in tuned.optimizer_D.state.values()} == {3}
     assert tuned.total_steps == 0 and tuned.D_to_warm == 0  # not counted towards the schedule
+    warm_moments(tuned, loader, sampler, 2)
+    assert all(torch.equal(g_before[k], v) for k, v in tuned.synth.G.state_dict().items())
+    assert {int(s["step"]) for s in tuned.optimizer_G.state.values()} == {2}
     fit(tuned, progress=False)
     assert tuned.total_steps == 4
     assert any(not torch.equal(g_before[k], v) for k, v in tuned.synth.G.state_dict().items())

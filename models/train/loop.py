@@ -117,10 +117,10 @@ def _fit(trainer: Trainer, loader, sampler: EpochSampler, progress: bool) -> dic
     trainer.native_size = loader.dataset.native_size()  # whole frames, also when training on crops
     trainer.trained_on = loader.dataset.description()  # recorded in the bundle's provenance (model card)
     images_per_step = opt.batchSize * ctx.world_size
+    if trainer.D_to_warm:  # first: the moments G gathers next come from a discriminator that judges
+        warm_discriminator(trainer, loader, sampler, trainer.D_to_warm)
     if trainer.moments_to_warm:
         warm_moments(trainer, loader, sampler, trainer.moments_to_warm)
-    if trainer.D_to_warm:
-        warm_discriminator(trainer, loader, sampler, trainer.D_to_warm)
     start = time.time()
     for epoch in range(trainer.epoch, opt.niter + opt.niter_decay + 1):
         trainer.epoch = epoch

@@ -103,7 +103,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="with --load_pretrain: this many iterations train only the (fresh) discriminator first, so the "
-        "pretrained generator is not fine-tuned against a random critic; not counted towards the schedule",
+        "pretrained generator is not fine-tuned against a random critic, then --warmup_moments iterations at lr 0 "
+        "fill G's fresh Adam moments; neither counted towards the schedule",
     )
     # outputs
     a("--save_latest_freq", type=int, default=1000, help="images between 'latest' checkpoints")

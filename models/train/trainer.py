@@ -118,8 +118,11 @@ class Trainer:
             self._load_optim(state)
         elif state is not None:
             self.moments_to_warm = max(0, opt.warmup_moments)
-        # a pretrained G meets a freshly initialised D: D learns to judge before G listens to it
+        # a pretrained G meets a freshly initialised D: D learns to judge before G listens to it, then
+        # G's fresh Adam gathers its moments at lr 0 (without them its first steps blurred the demo model)
         self.D_to_warm = max(0, opt.warmup_D) if state is None and opt.load_pretrain else 0
+        if self.D_to_warm:
+            self.moments_to_warm = max(0, opt.warmup_moments)
         if self.device.type == "cuda":  # the crop size is fixed: let cuDNN pick its kernels once
             torch.backends.cudnn.benchmark = True
 
