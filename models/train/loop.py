@@ -85,7 +85,8 @@ def _uncounted_steps(trainer: Trainer, loader, sampler: EpochSampler, steps: int
 def warm_moments(trainer: Trainer, loader, sampler: EpochSampler, steps: int) -> None:
     """``steps`` iterations at learning rate 0: the weights stay as loaded, Adam's moments fill up."""
     if trainer.ctx.is_main:
-        print(f"checkpoint without optimiser state: {steps} iterations at lr 0 rebuild Adam's moments first")
+        why = "a slimmed checkpoint, or G beside a fresh D"
+        print(f"no Adam moments yet ({why}): {steps} iterations at lr 0 fill them first")
     trainer.set_lr(0.0)
     _uncounted_steps(trainer, loader, sampler, steps, train_G=True)
     trainer.moments_to_warm = 0
