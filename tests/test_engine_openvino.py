@@ -3,6 +3,7 @@ output vs eager fp32, the lookup stems, stroke previews after an OpenVINO frame,
 cache and its lock, interactive engines that never wait for it, and the install hint when it is missing.
 CI installs the ``openvino`` extra; without it the tests that need OpenVINO skip."""
 
+import locale
 import os
 import subprocess
 import sys
@@ -135,6 +136,7 @@ def test_a_failed_preparation_leaves_eager_frames(cache, monkeypatch):
 
 def test_concurrent_preparations_convert_once(cache, monkeypatch):
     pytest.importorskip("openvino")
+    locale_before = locale.setlocale(locale.LC_CTYPE)
     calls = []
     real = ov_backend.convert
     monkeypatch.setattr(ov_backend, "convert", lambda *a: (calls.append(a[1]), time.sleep(0.3), real(*a))[2])
@@ -147,6 +149,22 @@ def test_concurrent_preparations_convert_once(cache, monkeypatch):
     for t in workers:
         t.join(120)
     assert len(calls) == 1 and all(e.fast_ready((w, h)) for e in engines)
+    assert locale.setlocale(locale.LC_CTYPE) == locale_before  # 1 run in 3 left "C" before compiles took turns
+
+
+def test_a_compile_that_switches_the_locale_is_undone_and_compiles_take_turns():
+    """What OpenVINO's model cache did when two compiles overlapped, made certain: the process's locale
+    comes back, so Python's open() keeps reading UTF-8."""
+    before, inside = locale.setlocale(locale.LC_CTYPE), []
+
+    class Core:
+        def compile_model(self, xml, device, config):
+            inside.append(ov_backend._COMPILE_LOCK.locked())
+            locale.setlocale(locale.LC_CTYPE, "C")
+            return "compiled"
+
+    assert ov_backend.compile_keeping_locale(Core(), "model.xml", {}) == "compiled"
+    assert inside == [True] and locale.setlocale(locale.LC_CTYPE) == before
 
 
 def test_missing_openvino_is_a_one_line_error(monkeypatch):

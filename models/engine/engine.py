@@ -164,6 +164,9 @@ class Engine:
         self._render_at_native = bool(render_at_native)
         self._compiled = None
         self._input: torch.Tensor | None = None  # encoded full-frame input of the last request
+        # the same in NVIDIA's fp32 NCHW (the same tensor where the engine runs fp32 NCHW): the OpenVINO path
+        # and its lookups read it, and each frame's encode writes into it rather than into fresh memory
+        self._input_f32: torch.Tensor | None = None
         self._coarse: torch.Tensor | None = None
         self._coarse_size: tuple[int, int] | None = None  # (w, h) of the frame the coarse features belong to
         self._frame: np.ndarray | None = None
@@ -305,15 +308,18 @@ class Engine:
         return should_compile(self.backend, self.precision, x.shape[-1] * x.shape[-2])
 
     def _generate(
-        self, x: torch.Tensor, should_cancel: Callable[[], bool] = never
+        self, x: torch.Tensor, should_cancel: Callable[[], bool] = never, fp32_input: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """G's output and coarse features; raises RunCancelledError inside the network once
         ``should_cancel()`` is true (eager and OpenVINO frames; not a torch.compile'd one).
-        ``generating`` names the path while it runs."""
+        ``generating`` names the path while it runs. ``fp32_input``: ``x`` as fp32 NCHW, where the
+        caller has it (the OpenVINO path reads that rather than a round trip through the engine's dtype)."""
         fast = self._use_fast(x.shape)
         self.generating = self._openvino.name if fast else "eager"
         try:
-            return self._generate_openvino(x, should_cancel) if fast else self._generate_torch(x, should_cancel)
+            if fast:
+                return self._generate_openvino(x if fp32_input is None else fp32_input, should_cancel)
+            return self._generate_torch(x, should_cancel)
         finally:
             self.generating = None
 
@@ -349,12 +355,18 @@ class Engine:
     def encode(self, request: EngineRequest, rect: Rect | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
         """The network input for ``rect`` of the request (default: all), in the engine's dtype/layout;
         ``out``: a buffer to write it into where it fits (see ``encode_input``)."""
+        return self._engine_layout(self._encode_f32(request, rect, out))
+
+    def _encode_f32(
+        self, request: EngineRequest, rect: Rect | None = None, out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The network input as NVIDIA builds it (fp32, NCHW), written into ``out`` where it fits."""
         h, w = request.label.shape
         x0, y0, x1, y1 = rect or (0, 0, w, h)
         rows, cols = slice(y0, y1), slice(x0, x1)
         # copies: request arrays are read-only and torch.from_numpy warns about those
         inst = None if request.instance is None else np.array(request.instance[rows, cols])
-        tensor = encode_input(
+        return encode_input(
             self.config,
             np.array(request.label[rows, cols]),
             inst,
@@ -362,7 +374,17 @@ class Engine:
             device=self.device,
             out=out,
         )
-        return tensor.to(self.precision.dtype).contiguous(memory_format=self.memory_format)
+
+    def _engine_layout(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` (fp32 NCHW) in the engine's dtype and memory format: ``x`` itself where they agree, else
+        written into ``out`` where it fits (a bf16 engine's 2048x1024 input: fresh memory cost ~0.1 s)."""
+        dtype, fmt = self.precision.dtype, self.memory_format
+        if x.dtype == dtype and x.is_contiguous(memory_format=fmt):
+            return x
+        fits = out is not None and out is not x and out.shape == x.shape and out.dtype == dtype
+        if fits and out.device == x.device and out.is_contiguous(memory_format=fmt):
+            return out.copy_(x)
+        return x.to(dtype).contiguous(memory_format=fmt)
 
     def _update_input(self, request: EngineRequest) -> Rect | None:
         """Refresh the cached encoded input; returns the rectangle that changed (None: all of it)."""
@@ -372,15 +394,19 @@ class Engine:
         if w % base or h % base:
             raise InputMapError(f"map {w}x{h}: this model needs width and height that are multiples of {base}")
         if request.dirty is None or self._input is None or self._input.shape[-2:] != (h, w):
-            # the last frame's input is overwritten in place where it fits (fp32): nothing else holds it
-            self._input = self.encode(request, out=self._input)
+            # the last frame's buffers are overwritten in place where they fit: nothing else holds them
+            self._input_f32 = self._encode_f32(request, out=self._input_f32)
+            self._input = self._engine_layout(self._input_f32, out=self._input)
             return None
         changed = incremental.expand(request.dirty, 1, *size)  # edges of neighbours change too
         context = incremental.expand(changed, 1, *size)
-        block = self.encode(request, context)
+        block = self._encode_f32(request, context)
         cx0, cy0 = context[0], context[1]
         x0, y0, x1, y1 = changed
-        self._input[:, :, y0:y1, x0:x1] = block[:, :, y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+        inner = block[:, :, y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+        self._input_f32[:, :, y0:y1, x0:x1] = inner
+        if self._input is not self._input_f32:
+            self._input[:, :, y0:y1, x0:x1] = inner
         return changed
 
     # ----------------------------------------------------------------- running
@@ -429,7 +455,7 @@ class Engine:
         timings["encode"] = self._elapsed(t0)
         self._check(should_cancel)
         t0 = time.perf_counter()
-        out, coarse = self._generate(self._input, should_cancel)
+        out, coarse = self._generate(self._input, should_cancel, fp32_input=self._input_f32)
         if self.local:
             self._coarse, self._coarse_size = coarse, request.size
         timings["generator"] = self._elapsed(t0)
@@ -541,5 +567,5 @@ class Engine:
         w, h = size or (cfg.native_width or 1024, cfg.native_height or 512)
         t0 = time.perf_counter()
         self.full_frame(EngineRequest(np.zeros((h, w), np.uint8)))
-        self._input = self._coarse = self._frame = self._coarse_size = None
+        self._input = self._input_f32 = self._coarse = self._frame = self._coarse_size = None
         return time.perf_counter() - t0

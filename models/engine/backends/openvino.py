@@ -26,6 +26,7 @@ does the conversion, in a child process (niced when prepared in the background).
 from __future__ import annotations
 
 import hashlib
+import locale
 import sys
 import threading
 import time
@@ -45,6 +46,23 @@ from torch import nn
 INSTALL_HINT = "--backend openvino needs OpenVINO: pip install 'p2phd[openvino]' (or pip install openvino)"
 OV_HINTS = ("bf16", "f32")  # OpenVINO INFERENCE_PRECISION_HINT values
 POLL_MS = 50  # how often a running inference looks at should_cancel()
+
+
+# OpenVINO's model cache switches the process to the C locale while it writes or reads a blob and then
+# switches back; two compiles at once (two engines preparing, as in the editor and the tests) could leave
+# the process in the C locale, after which Python's open() reads text as ASCII (torch.compile then failed
+# on its own UTF-8 templates). Compiles take turns, and the locale they found is put back.
+_COMPILE_LOCK = threading.Lock()
+
+
+def compile_keeping_locale(core, xml: Path, config: dict):
+    with _COMPILE_LOCK:
+        before = locale.setlocale(locale.LC_CTYPE)
+        try:
+            return core.compile_model(str(xml), "CPU", config)
+        finally:
+            if locale.setlocale(locale.LC_CTYPE) != before:
+                locale.setlocale(locale.LC_CTYPE, before)
 
 
 class OpenVinoUnavailableError(P2PHDError):
@@ -170,7 +188,7 @@ class OpenVinoGenerator:
             config = {"INFERENCE_PRECISION_HINT": self.requested, "PERFORMANCE_HINT": "LATENCY"}
             # from the path, not read_model(): the C++ side then reads and compiles without taking the GIL
             # (read_model + compile held it for 23-29 ms at a time, stalling the editor's UI thread)
-            compiled = self._core.compile_model(str(xml), "CPU", config)
+            compiled = compile_keeping_locale(self._core, xml, config)
             used = compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type: bf16 only where the CPU has it
             self.precision_used = used.get_type_name() if hasattr(used, "get_type_name") else str(used)
             old, self._compiled = self._compiled, {shape: compiled}  # one size at a time: they hold the weights
