@@ -119,7 +119,7 @@ class Trainer:
         elif state is not None:
             self.moments_to_warm = max(0, opt.warmup_moments)
         # a pretrained G meets a freshly initialised D: D learns to judge before G listens to it, then
-        # G's fresh Adam gathers its moments at lr 0 (without them its first steps blurred the demo model)
+        # G's fresh Adam gathers its moments at lr 0 (its first steps would otherwise be lr-sized sign steps)
         self.D_to_warm = max(0, opt.warmup_D) if state is None and opt.load_pretrain else 0
         if self.D_to_warm:
             self.moments_to_warm = max(0, opt.warmup_moments)
