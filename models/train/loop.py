@@ -69,35 +69,41 @@ def crossed(before: int, after: int, every: int) -> bool:
     return before // every != after // every
 
 
-def _uncounted_steps(trainer: Trainer, loader, sampler: EpochSampler, steps: int, train_G: bool) -> None:
+def _uncounted_steps(
+    trainer: Trainer, loader, sampler: EpochSampler, steps: int, train_G: bool, desc: str, progress: bool
+) -> None:
     """``steps`` iterations on the epoch the run starts in that do not count towards the schedule."""
     loader.dataset.set_epoch(trainer.epoch)
     sampler.set_epoch(trainer.epoch, 0)
+    bar = tqdm(total=steps, desc=desc, disable=not (progress and trainer.ctx.is_main), dynamic_ncols=True)
     done = 0
     while done < steps:
         for batch in loader:  # build_loader made sure an epoch holds at least one batch
-            trainer.step(batch, train_G=train_G)
+            losses, _ = trainer.step(batch, train_G=train_G)
             done += 1
+            bar.update()
+            bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
             if done == steps:
                 break
+    bar.close()
 
 
-def warm_moments(trainer: Trainer, loader, sampler: EpochSampler, steps: int) -> None:
+def warm_moments(trainer: Trainer, loader, sampler: EpochSampler, steps: int, progress: bool = False) -> None:
     """``steps`` iterations at learning rate 0: the weights stay as loaded, Adam's moments fill up."""
     if trainer.ctx.is_main:
         why = "a slimmed checkpoint, or G beside a fresh D"
         print(f"no Adam moments yet ({why}): {steps} iterations at lr 0 fill them first")
     trainer.set_lr(0.0)
-    _uncounted_steps(trainer, loader, sampler, steps, train_G=True)
+    _uncounted_steps(trainer, loader, sampler, steps, True, "moments at lr 0", progress)
     trainer.moments_to_warm = 0
 
 
-def warm_discriminator(trainer: Trainer, loader, sampler: EpochSampler, steps: int) -> None:
+def warm_discriminator(trainer: Trainer, loader, sampler: EpochSampler, steps: int, progress: bool = False) -> None:
     """``steps`` iterations that train only D, at the schedule's learning rate, G as loaded."""
     if trainer.ctx.is_main:
         print(f"pretrained generator, fresh discriminator: {steps} iterations train only D first")
     trainer.set_lr(trainer.lr())
-    _uncounted_steps(trainer, loader, sampler, steps, train_G=False)
+    _uncounted_steps(trainer, loader, sampler, steps, False, "D alone", progress)
     trainer.D_to_warm = 0
 
 
@@ -119,9 +125,9 @@ def _fit(trainer: Trainer, loader, sampler: EpochSampler, progress: bool) -> dic
     trainer.trained_on = loader.dataset.description()  # recorded in the bundle's provenance (model card)
     images_per_step = opt.batchSize * ctx.world_size
     if trainer.D_to_warm:  # first: the moments G gathers next come from a discriminator that judges
-        warm_discriminator(trainer, loader, sampler, trainer.D_to_warm)
+        warm_discriminator(trainer, loader, sampler, trainer.D_to_warm, progress)
     if trainer.moments_to_warm:
-        warm_moments(trainer, loader, sampler, trainer.moments_to_warm)
+        warm_moments(trainer, loader, sampler, trainer.moments_to_warm, progress)
     start = time.time()
     for epoch in range(trainer.epoch, opt.niter + opt.niter_decay + 1):
         trainer.epoch = epoch
