@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates assets/screenshot.png: `p2phd edit` (template street, demo model) in a real X window,
 # a car selected so the style gallery shows its clusters. Needs Xvfb, xdotool and ImageMagick
-# (Debian: apt install xvfb xdotool imagemagick). Run from anywhere; takes about a minute.
+# (Debian: apt install xvfb xdotool imagemagick, and Qt's X11 libraries: see README). Run from anywhere; takes about a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-assets/screenshot.png}
