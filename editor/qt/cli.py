@@ -24,24 +24,13 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _check_display() -> None:
-    """Qt aborts the process when it finds no screen, or when its X11 plugin's libraries are missing;
-    say so in one line instead."""
-    import os
-    import sys
-
-    from p2phd.editor.qt.display_libraries import missing_message, missing_packages
+    """Qt aborts the process when it finds no screen or its X11 libraries; say so in one line instead."""
+    from p2phd.editor.qt.display_libraries import window_problem
     from p2phd.models.errors import P2PHDError
 
-    missing = missing_packages()
-    if missing:
-        raise P2PHDError(missing_message(missing))
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise P2PHDError(
-            "no display found (DISPLAY and WAYLAND_DISPLAY are unset): run it on a desktop, under xvfb-run, "
-            "or with QT_QPA_PLATFORM=offscreen for scripted use"
-        )
+    problem = window_problem()
+    if problem:
+        raise P2PHDError(problem)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
-"""Before Qt opens a window on Linux/X11: the system libraries its xcb plugin loads, named with their
-Debian/Ubuntu packages. Without one of them ``QApplication`` aborts the whole process (SIGABRT) with a
-message about platform plugins; the editor says which package to install instead."""
+"""Before Qt opens a window on Linux: is there a display, and can Qt's xcb (X11) plugin load its system
+libraries (named here with their Debian/Ubuntu packages)? Without either ``QApplication`` aborts the whole
+process (SIGABRT); the editor says in one line what is wrong instead."""
 
 from __future__ import annotations
 
@@ -52,3 +52,20 @@ def missing_message(packages: list[str]) -> str:
         f"the editor's window needs system libraries that are not installed: {', '.join(packages)} "
         f"(Debian/Ubuntu: sudo apt install {' '.join(packages)})"
     )
+
+
+def window_problem(
+    environ: Mapping[str, str] = os.environ, platform: str = sys.platform, loads: Callable[[str], bool] = _loads
+) -> str | None:
+    """Why Qt could not open a window here (one line), or None."""
+    missing = missing_packages(environ, platform, loads)
+    if missing:
+        return missing_message(missing)
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    if not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")):
+        return (
+            "no display found (DISPLAY and WAYLAND_DISPLAY are unset): run it on a desktop, under xvfb-run, "
+            "or with QT_QPA_PLATFORM=offscreen for scripted use"
+        )
+    return None
