@@ -1,6 +1,9 @@
 """Trainer: loss weighting, LR schedule, stage-2 freeze, resume, outputs of a run."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -182,7 +185,21 @@ def test_warmup_D_trains_only_the_fresh_discriminator_before_the_schedule(dataro
 
 def test_persistent_workers_draw_the_crops_of_each_epoch(dataroot, tmp_path):
     """Workers outlive epochs (they keep their decoded maps), yet every epoch's crops are the ones a
-    worker-less loader draws for it: the sampler hands the epoch over with each index."""
+    worker-less loader draws for it: the sampler hands the epoch over with each index.
+
+    Checked in a child process: twice a CI run of the whole suite segfaulted in the test after this one,
+    after spawned DataLoader workers had lived in the pytest process (not reproduced outside CI)."""
+    here = str(Path(__file__).resolve().parent)
+    code = (
+        f"import sys; sys.path.insert(0, {here!r}); from pathlib import Path; "
+        f"from test_train_loop import check_persistent_workers; "
+        f"check_persistent_workers(Path({str(dataroot)!r}), Path({str(tmp_path)!r}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def check_persistent_workers(dataroot: Path, tmp_path: Path) -> None:
     batches = {}
     for workers in (0, 2):
         trainer = Trainer(
