@@ -183,6 +183,20 @@ def test_warmup_D_trains_only_the_fresh_discriminator_before_the_schedule(dataro
     assert resumed.D_to_warm == 0  # a resumed run's D has learnt already
 
 
+def test_lr_G_scale_slows_the_generator_not_the_discriminator(dataroot, tmp_path):
+    trainer = Trainer(tiny(dataroot, tmp_path, lr=0.001, lr_G_scale=0.25))
+    trainer.set_lr(0.0008)  # what the schedule hands out as it decays: D's rate, G's times the scale
+    assert [g["lr"] for g in trainer.optimizer_G.param_groups] == [pytest.approx(0.0002)]
+    assert [g["lr"] for g in trainer.optimizer_D.param_groups] == [pytest.approx(0.0008)]
+    g_before = {k: v.detach().clone() for k, v in trainer.synth.G.named_parameters()}
+    trainer.step(first_batch(trainer))
+    # Adam's first step moves each weight by about its learning rate, whatever the gradient's size
+    moved = max(float((v.detach() - g_before[k]).abs().max()) for k, v in trainer.synth.G.named_parameters())
+    assert 0.0001 < moved <= 0.0002 * 1.01
+    with pytest.raises(ValueError, match="lr_G_scale"):
+        Trainer(tiny(dataroot, tmp_path, lr_G_scale=0))
+
+
 def test_persistent_workers_draw_the_crops_of_each_epoch(dataroot, tmp_path):
     """Workers outlive epochs (they keep their decoded maps), yet every epoch's crops are the ones a
     worker-less loader draws for it: the sampler hands the epoch over with each index.

@@ -88,6 +88,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     a("--niter_decay", type=int, default=100)
     a("--lr", type=float, default=0.0002)
     a("--beta1", type=float, default=0.5)
+    a(
+        "--lr_G_scale",
+        type=float,
+        default=1.0,
+        help="the generator (and encoder) learn at --lr times this, the discriminator at --lr (two time-scale "
+        "updates): below 1 when a trained generator meets a fresh discriminator and must not drift while it learns",
+    )
     a("--load_pretrain", default="", help="stage-1 run (or bundle) whose weights initialise this run")
     a("--continue_train", action="store_true")
     a("--which_epoch", default="latest")
@@ -204,6 +211,8 @@ def validate(opt: argparse.Namespace) -> None:
     ):
         if getattr(opt, name) <= 0:
             raise ValueError(f"--{name} must be positive")
+    if not opt.lr_G_scale > 0:
+        raise ValueError("--lr_G_scale must be positive")
     if opt.niter_decay < 0 or opt.pool_size < 0 or opt.niter_fix_global < 0:
         raise ValueError("--niter_decay, --pool_size and --niter_fix_global must be >= 0")
     if not opt.no_vgg_loss and not opt.vgg_weights:

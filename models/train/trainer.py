@@ -149,12 +149,13 @@ class Trainer:
             p.requires_grad_(not frozen or name.startswith(prefix))
         self.synth_ddp = self.ctx.wrap(self.synth)
         params = [p for p in self.synth.parameters() if p.requires_grad]
-        self.optimizer_G = torch.optim.Adam(params, lr=self.opt.lr, betas=(self.opt.beta1, 0.999))
+        self.optimizer_G = torch.optim.Adam(params, lr=self.opt.lr * self.opt.lr_G_scale, betas=(self.opt.beta1, 0.999))
 
     def set_lr(self, lr: float) -> None:
-        for opt in (self.optimizer_G, self.optimizer_D):
+        """``lr`` is the schedule's rate: D's; G and E take ``--lr_G_scale`` of it."""
+        for opt, scale in ((self.optimizer_G, self.opt.lr_G_scale), (self.optimizer_D, 1.0)):
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * scale
 
     def autocast(self):
         if self.amp_dtype is None:
