@@ -211,6 +211,18 @@ def test_f32_matches_eager_fp32(cache, netG):
     assert psnr(image, eager.run(EngineRequest(label, inst)).image) >= 40
 
 
+def test_the_converted_graph_has_no_transposed_convs_and_hands_coarse_features_over_in_nhwc(cache):
+    """OpenVINO's CPU plugin runs transposed convs in fp32 even under a bf16 hint (subpixel_deconv.py), and an
+    NCHW output of the coarse features costs a transposing reorder: neither may come back unnoticed."""
+    pytest.importorskip("openvino")
+    engine = Engine(tiny_bundle(tiny_config(netG="local")), FP32, backend="openvino")
+    label, inst = scene()
+    engine.run(EngineRequest(label, inst))
+    xml = next((cache / "ir").glob("*.xml")).read_text()
+    assert 'type="ConvolutionBackpropData"' not in xml and 'type="DepthToSpace"' in xml
+    assert engine._coarse.dim() == 4 and engine._coarse.is_contiguous(memory_format=torch.channels_last)
+
+
 def test_bf16_is_close_to_eager_fp32(cache):
     pytest.importorskip("openvino")
     cfg = tiny_config()

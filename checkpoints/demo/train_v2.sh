@@ -21,5 +21,5 @@ if [ -f "runs/$NAME/train/latest" ]; then
 elif [ -n "${FROM_SCRATCH:-}" ]; then
   exec p2phd train $ARGS
 else
-  exec p2phd train $ARGS --load_pretrain checkpoints/demo
+  exec p2phd train $ARGS --load_pretrain ${PRETRAIN:-checkpoints/demo}
 fi

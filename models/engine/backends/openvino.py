@@ -164,8 +164,9 @@ class OpenVinoGenerator:
         return f"openvino {self.precision_used or self.requested}" + (" + lookup" if self.lookup else "")
 
     def ir_path(self, shape: tuple[int, ...]) -> Path:
-        # v2: the RGB output conv split into pixel phases (phase_conv.py); older conversions are not reused
-        variant = ("fp32-ir-lookup" if self.lookup else "fp32-ir") + "-v2"
+        # v2: the RGB output conv split into pixel phases (phase_conv.py); v3: the transposed convs as
+        # sub-pixel convs (subpixel_deconv.py), the coarse features in NHWC; older conversions are not reused
+        variant = ("fp32-ir-lookup" if self.lookup else "fp32-ir") + "-v3"
         key = hashlib.sha256(f"{self._weights}|{'x'.join(map(str, shape))}|{variant}".encode()).hexdigest()[:32]
         return self.cache_dir / "ir" / f"{key}.xml"
 
@@ -243,6 +244,8 @@ class OpenVinoGenerator:
                 raise RunCancelledError
         request.wait()  # re-raises what went wrong inside the inference
         outs = [torch.from_numpy(request.get_output_tensor(i).data).clone() for i in range(len(compiled.outputs))]
+        if self.local:  # the coarse features come in NHWC (openvino_convert): an NCHW view, channels_last
+            outs[1] = outs[1].permute(0, 3, 1, 2)
         self.last_timings = {"stems": t1 - t0, "openvino": time.perf_counter() - t1}
         if not self.local:
             return outs[0], None, None
