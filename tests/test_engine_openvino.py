@@ -20,6 +20,7 @@ from p2phd.models.engine import engine as engine_mod
 from p2phd.models.engine.backends import openvino as ov_backend
 from p2phd.models.engine.backends.stems import Stems, Tail
 from p2phd.models.engine.engine import Engine, fast_path_for
+from p2phd.models.engine.norm import norms_in
 from p2phd.models.engine.precision import Precision
 from p2phd.models.engine.request import EngineRequest
 from p2phd.models.errors import P2PHDError
@@ -233,6 +234,25 @@ def test_bf16_is_close_to_eager_fp32(cache):
     assert ov.backend_used.startswith("openvino") and ov._openvino.requested == "bf16"
     # a tiny random net amplifies bf16 rounding more than the 1024p model (43 dB there): a loose bound
     assert psnr(image, ref) >= 25
+
+
+def test_a_bf16_graph_takes_its_norm_statistics_from_bf16_activations(cache):
+    """In bf16 the exported graph reduces bf16 activations (openvino_convert._StatsNorm: fp32 statistics cost a
+    planar fp32 reorder of each); they must stay eager's statistics within bf16 rounding, not drift."""
+    pytest.importorskip("openvino")
+    cfg = tiny_config()
+    shape = (1, 33, 64, 128)
+    f32, bf16 = (ov_backend.OpenVinoGenerator(tiny_bundle(cfg).G, p, cache) for p in ("f32", "bf16"))
+    assert bf16.stats_bf16 and not f32.stats_bf16 and bf16.ir_path(shape) != f32.ir_path(shape)  # two graphs
+    label, inst = scene()
+    eager, ov = Engine(tiny_bundle(cfg), FP32, backend="eager"), Engine(tiny_bundle(cfg), BF16, backend="openvino")
+    for engine in (eager, ov):
+        engine.run(EngineRequest(label, inst))
+    assert ov.backend_used.startswith("openvino")
+    pairs = list(zip(norms_in(eager.down) + norms_in(eager.up), norms_in(ov.down) + norms_in(ov.up), strict=True))
+    for ref, got in pairs:
+        (m0, v0), (m1, v1) = ref.stats, (s.float() for s in got.stats)
+        assert ((m1 - m0) / v0.sqrt()).abs().max() <= 0.1 and ((v1 - v0) / v0).abs().max() <= 0.1
 
 
 def test_previews_after_an_openvino_frame_replay_its_statistics(cache):

@@ -3,7 +3,8 @@
 # 320 px crops of the 8 frames, mild colour jitter, warm start from demo v1; from iteration 1600 on
 # also pix2pix's L1 term (--lambda_L1 10): without it the transposed convs' grid stayed at 1600
 # iterations. Resumable: run it again and it continues from runs/demo_v2/train/latest (--continue_train). Takes many hours on 2 CPU cores;
-# keep the machine otherwise idle. Afterwards:
+# keep the machine otherwise idle. A new run starts from PRETRAIN (default checkpoints/demo, the shipped
+# bundle; for a faithful rerun of v2, v1's bundle from git history). Afterwards:
 #   p2phd encode --checkpoint runs/demo_v2 --dataroot "$D" --n_clusters 10
 #   python checkpoints/demo/evaluate.py runs/demo_v2/bundle --data "$D"
 set -euo pipefail

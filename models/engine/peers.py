@@ -78,34 +78,52 @@ def gemm_rate(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> float:
 Encode = Callable[[], torch.Tensor]  # NVIDIA's encoding of the bench's request (fp32, N=1)
 
 
-def _openvino_raw(bundle: Bundle, encode: Encode, cache: Path) -> tuple[Frame, dict]:
-    """OpenVINO on the whole generator (no lookups), bf16 asked: what a user's own conversion gives."""
-    from p2phd.models.engine.backends.openvino import OpenVinoGenerator
+def _plain_onnx(bundle: Bundle, x: torch.Tensor, cache: Path) -> tuple[Path, int]:
+    """NVIDIA's generator exported to ONNX as a user would (fp32, none of our rewrites), cached by weights and
+    shape; returns (path, 1 if exported now else 0)."""
+    from p2phd.models.engine.backends.openvino import weights_hash
 
+    G = copy.deepcopy(bundle.G).float().eval()
+    path = cache / "onnx" / f"{weights_hash(G)[:16]}-{'x'.join(map(str, x.shape))}.onnx"
+    if path.exists():
+        return path, 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    export_onnx(G, (x,), tmp)
+    tmp.replace(path)
+    return path, 1
+
+
+def _openvino_raw(bundle: Bundle, encode: Encode, cache: Path) -> tuple[Frame, dict]:
+    """OpenVINO on a user's own conversion: the plain ONNX export compiled with the bf16 hint. Not our
+    OpenVINO path: no lookups, and none of its graph rewrites (sub-pixel transposed convs, phase-split
+    output conv), which a user's conversion of NVIDIA's generator would not have."""
+    from p2phd.models.engine.backends.openvino import compile_keeping_locale, require_openvino
+
+    ov = require_openvino()
     x = encode()
-    ov = OpenVinoGenerator(copy.deepcopy(bundle.G).float(), "bf16", cache, lookup=False)
+    path, converted = _plain_onnx(bundle, x, cache)
+    compiled = compile_keeping_locale(
+        ov.Core(), path, {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"}
+    )
+    request = compiled.create_infer_request()
+    used = compiled.get_property("INFERENCE_PRECISION_HINT")
 
     def frame() -> np.ndarray:
-        return to_uint8_image(ov(encode())[0][0])
+        request.infer({0: encode().numpy()}, share_inputs=True)
+        return to_uint8_image(torch.from_numpy(request.get_output_tensor(0).data)[0])
 
-    ov.prepare(tuple(x.shape))
-    return frame, {"precision_used": ov.precision_used, "converted": ov.converted}
+    return frame, {
+        "precision_used": used.get_type_name() if hasattr(used, "get_type_name") else str(used),
+        "converted": converted,
+    }
 
 
 def _onnxruntime(bundle: Bundle, encode: Encode, cache: Path) -> tuple[Frame, dict]:
     import onnxruntime as ort
-    from p2phd.models.engine.backends.openvino import weights_hash
 
     x = encode()
-    G = copy.deepcopy(bundle.G).float().eval()
-    path = cache / "onnx" / f"{weights_hash(G)[:16]}-{'x'.join(map(str, x.shape))}.onnx"
-    converted = 0
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        export_onnx(G, (x,), tmp)
-        tmp.replace(path)
-        converted = 1
+    path, converted = _plain_onnx(bundle, x, cache)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
 
