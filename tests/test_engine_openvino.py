@@ -56,6 +56,16 @@ def test_auto_picks_the_fast_path_on_the_cpu_where_installed_except_explicit_fp3
     assert engine.fast_path is None and engine.backend_used == "eager"
 
 
+def test_auto_asks_openvino_for_bf16_wherever_the_cpu_has_it_even_when_torch_stays_fp32(cache):
+    assert fast_path_for("auto", FP32, "auto", installed=True, bf16_cpu=True) == "bf16"  # a narrow net (the demo)
+    assert fast_path_for("auto", FP32, "auto", installed=True, bf16_cpu=False) == "f32"
+    assert fast_path_for("bf16", BF16, "auto", installed=True, bf16_cpu=True) == "bf16"
+    assert fast_path_for("fp32", FP32, "openvino", installed=True, bf16_cpu=True) == "f32"  # asked for fp32
+    pytest.importorskip("openvino")
+    engine = Engine(tiny_bundle(tiny_config()), FP32, backend="auto", fast_path="bf16")
+    assert engine._openvino.requested == "bf16" and engine.precision.dtype == torch.float32  # previews stay fp32
+
+
 def test_load_auto_renders_through_openvino_with_lookups(cache, tmp_path):
     pytest.importorskip("openvino")
     cfg = tiny_config()
@@ -212,16 +222,18 @@ def test_f32_matches_eager_fp32(cache, netG):
     assert psnr(image, eager.run(EngineRequest(label, inst)).image) >= 40
 
 
-def test_the_converted_graph_has_no_transposed_convs_and_hands_coarse_features_over_in_nhwc(cache):
-    """OpenVINO's CPU plugin runs transposed convs in fp32 even under a bf16 hint (subpixel_deconv.py), and an
-    NCHW output of the coarse features costs a transposing reorder: neither may come back unnoticed."""
+def test_a_bf16_graph_has_no_transposed_convs_and_coarse_features_come_over_in_nhwc(cache):
+    """OpenVINO's CPU plugin runs transposed convs in fp32 even under a bf16 hint, so a bf16 graph has them as
+    sub-pixel convs (subpixel_deconv.py; an fp32 graph keeps them: there they are faster than 16/9 of the
+    MACs); and an NCHW output of the coarse features costs a transposing reorder. Neither may come back."""
     pytest.importorskip("openvino")
-    engine = Engine(tiny_bundle(tiny_config(netG="local")), FP32, backend="openvino")
     label, inst = scene()
-    engine.run(EngineRequest(label, inst))
-    xml = next((cache / "ir").glob("*.xml")).read_text()
-    assert 'type="ConvolutionBackpropData"' not in xml and 'type="DepthToSpace"' in xml
-    assert engine._coarse.dim() == 4 and engine._coarse.is_contiguous(memory_format=torch.channels_last)
+    for precision, deconvs in ((BF16, False), (FP32, True)):
+        engine = Engine(tiny_bundle(tiny_config(netG="local")), precision, backend="openvino")
+        engine.run(EngineRequest(label, inst))
+        xml = engine._openvino.ir_path(tuple(engine._input.shape)).read_text()
+        assert ('type="ConvolutionBackpropData"' in xml) == deconvs
+        assert engine._coarse.dim() == 4 and engine._coarse.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_bf16_is_close_to_eager_fp32(cache):
@@ -243,7 +255,7 @@ def test_a_bf16_graph_takes_its_norm_statistics_from_bf16_activations(cache):
     cfg = tiny_config()
     shape = (1, 33, 64, 128)
     f32, bf16 = (ov_backend.OpenVinoGenerator(tiny_bundle(cfg).G, p, cache) for p in ("f32", "bf16"))
-    assert bf16.stats_bf16 and not f32.stats_bf16 and bf16.ir_path(shape) != f32.ir_path(shape)  # two graphs
+    assert bf16.bf16_graph and not f32.bf16_graph and bf16.ir_path(shape) != f32.ir_path(shape)  # two graphs
     label, inst = scene()
     eager, ov = Engine(tiny_bundle(cfg), FP32, backend="eager"), Engine(tiny_bundle(cfg), BF16, backend="openvino")
     for engine in (eager, ov):

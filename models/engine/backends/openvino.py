@@ -147,7 +147,7 @@ class OpenVinoGenerator:
         self.input_nc = stem_slots(self.G)[0][1].in_channels
         self.cache_dir = Path(cache_dir)
         self.local = hasattr(G, "n_local_enhancers")
-        self.stats_bf16 = self.local and precision == "bf16"  # the graph's own precision (openvino_convert)
+        self.bf16_graph = precision == "bf16"  # a graph made for bf16 (openvino_convert.convert's ``bf16``)
         self._weights = weights_hash(self.G)
         self._core = ov.Core()
         self._core.set_property({"CACHE_DIR": str(self.cache_dir / "blobs")})
@@ -167,7 +167,7 @@ class OpenVinoGenerator:
     def ir_path(self, shape: tuple[int, ...]) -> Path:
         # v2: the RGB output conv split into pixel phases (phase_conv.py); v3: the transposed convs as
         # sub-pixel convs (subpixel_deconv.py), the coarse features in NHWC; older conversions are not reused
-        variant = ("fp32-ir-lookup" if self.lookup else "fp32-ir") + "-v3" + ("-bf16stats" if self.stats_bf16 else "")
+        variant = ("fp32-ir-lookup" if self.lookup else "fp32-ir") + "-v3" + ("-bf16" if self.bf16_graph else "")
         key = hashlib.sha256(f"{self._weights}|{'x'.join(map(str, shape))}|{variant}".encode()).hexdigest()[:32]
         return self.cache_dir / "ir" / f"{key}.xml"
 
@@ -186,7 +186,7 @@ class OpenVinoGenerator:
             with _file_lock(xml.with_suffix(".lock")):
                 if not xml.exists():
                     nice = BACKGROUND_NICE if background else 0
-                    convert(self.G, shape, xml, self.lookup, self.config, nice, self.stats_bf16)
+                    convert(self.G, shape, xml, self.lookup, self.config, nice, self.bf16_graph)
                     self.converted += 1
             config = {"INFERENCE_PRECISION_HINT": self.requested, "PERFORMANCE_HINT": "LATENCY"}
             # from the path, not read_model(): the C++ side then reads and compiles without taking the GIL

@@ -59,7 +59,7 @@ class _ExportGraph(nn.Module):
     """G(x) (``lookup``: the tail after the stems, fed the stems' outputs); for a local enhancer also the
     coarse features and the last enhancer's norm statistics."""
 
-    def __init__(self, G: nn.Module, lookup: bool, stats_bf16: bool = False):
+    def __init__(self, G: nn.Module, lookup: bool, bf16: bool = False):
         super().__init__()
         self.G = G
         self.local = hasattr(G, "n_local_enhancers")
@@ -68,9 +68,10 @@ class _ExportGraph(nn.Module):
         if self.local:
             down, up = G.enhancer(G.n_local_enhancers)
             for part in (down, up):
-                _swap_norms(part, self._stats, stats_bf16)
+                _swap_norms(part, self._stats, bf16)
         split_output_convs(G.enhancer(G.n_local_enhancers)[1] if self.local else G.model)  # the RGB output conv
-        replace_deconvs(G)  # transposed convs as convs + pixel shuffle: OpenVINO then runs them in bf16
+        if bf16:  # transposed convs as convs + pixel shuffle: OpenVINO then runs them in bf16 (in fp32 its
+            replace_deconvs(G)  # own transposed conv is faster than the sub-pixel conv's 16/9 of the MACs)
 
     def forward(self, *inputs: torch.Tensor):
         self._stats.clear()
@@ -102,11 +103,12 @@ def convert(
     lookup: bool = False,
     config=None,
     nice: int = 0,
-    stats_bf16: bool = False,
+    bf16: bool = False,
 ) -> None:
     """Export ``G`` for an input of ``shape`` (ONNX, then OpenVINO IR with fp32 weights) to ``xml_path``;
     ``lookup``: the graph after the stems, whose inputs are the stems' outputs for that input shape;
-    ``stats_bf16``: a local enhancer's norm statistics from bf16 activations (see ``_StatsNorm``).
+    ``bf16``: the graph for a bf16 hint (transposed convs as sub-pixel convs, ``subpixel_deconv.py``; a local
+    enhancer's norm statistics from bf16 activations, ``_StatsNorm``).
 
     With ``config`` (G's :class:`~p2phd.models.config.ModelConfig`) the work runs in a child process at
     niceness ``nice``, so that no thread of this process holds the GIL or the cores for long: measured
@@ -114,12 +116,12 @@ def convert(
     150-300 ms at a time in ``convert_model`` and 30-95 ms in the export; with a child at niceness 10
     the longest gap was 9-15 ms."""
     if config is not None:
-        _convert_in_child(G, config, shape, xml_path, lookup, nice, stats_bf16)
+        _convert_in_child(G, config, shape, xml_path, lookup, nice, bf16)
         return
     from p2phd.models.engine.backends.openvino import require_openvino  # not at import: a cycle
 
     ov = require_openvino()
-    graph = _ExportGraph(copy.deepcopy(G), lookup, stats_bf16).eval()
+    graph = _ExportGraph(copy.deepcopy(G), lookup, bf16).eval()
     with torch.no_grad():  # a blank map: one key, so the stems cost nothing here
         example = tuple(Stems(G)(torch.zeros(shape))) if lookup else (torch.zeros(shape),)
     xml_path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +138,7 @@ def convert(
 
 
 def _convert_in_child(
-    G: nn.Module, config, shape, xml_path: Path, lookup: bool, nice: int, stats_bf16: bool = False
+    G: nn.Module, config, shape, xml_path: Path, lookup: bool, nice: int, bf16: bool = False
 ) -> None:
     """:func:`convert` in ``python -c`` at niceness ``nice``: G's weights go through a raw file (numpy's
     ``tofile`` releases the GIL while writing), its architecture through ``config``."""
@@ -150,7 +152,7 @@ def _convert_in_child(
                 tensors.append({"name": name, "shape": list(array.shape)})
                 array.tofile(handle)
         job = {"config": config.to_dict(), "tensors": tensors, "shape": list(shape), "xml": str(xml_path)}
-        (Path(tmp) / "job.json").write_text(json.dumps({**job, "lookup": bool(lookup), "stats_bf16": bool(stats_bf16)}))
+        (Path(tmp) / "job.json").write_text(json.dumps({**job, "lookup": bool(lookup), "bf16": bool(bf16)}))
         code = (
             "import os, sys\n"
             "if hasattr(os, 'nice') and int(sys.argv[1]): os.nice(int(sys.argv[1]))\n"  # before any worker thread
@@ -216,6 +218,6 @@ def _convert_job(job_dir: str) -> None:
     G.load_state_dict(state, strict=True)
     del raw, state
     try:
-        convert(G.float().eval(), tuple(job["shape"]), Path(job["xml"]), job["lookup"], stats_bf16=job["stats_bf16"])
+        convert(G.float().eval(), tuple(job["shape"]), Path(job["xml"]), job["lookup"], bf16=job["bf16"])
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)  # the parent may be gone: nobody else would
