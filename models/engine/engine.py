@@ -85,7 +85,7 @@ def fast_path_for(
 
     ``auto`` asks OpenVINO for bf16 wherever the CPU has it, also where the eager engine stays fp32 for a
     narrow generator (:func:`cpu_bf16_pays`: torch's 16-channel bf16 convolutions are slow, OpenVINO's
-    are not; the demo model's OpenVINO frame at 1024x512 on the bf16 Zen 4 machine 0.27 -> 0.16 s)."""
+    are not; on the bf16 Zen 4 machine the demo model's exact frame at 1024x512 went 0.36-0.41 -> 0.25-0.29 s)."""
     if backend != "openvino":
         if backend != "auto" or chosen.device != "cpu" or requested == "fp32":
             return None
