@@ -98,7 +98,7 @@ def _openvino_raw(bundle: Bundle, encode: Encode, cache: Path) -> tuple[Frame, d
     """OpenVINO on a user's own conversion: the plain ONNX export compiled with the bf16 hint. Not our
     OpenVINO path: no lookups, and none of its graph rewrites (sub-pixel transposed convs, phase-split
     output conv), which a user's conversion of NVIDIA's generator would not have."""
-    from p2phd.models.engine.backends.openvino import compile_keeping_locale, require_openvino
+    from p2phd.models.engine.backends.openvino import compile_keeping_locale, precision_used, require_openvino
 
     ov = require_openvino()
     x = encode()
@@ -107,16 +107,12 @@ def _openvino_raw(bundle: Bundle, encode: Encode, cache: Path) -> tuple[Frame, d
         ov.Core(), path, {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"}
     )
     request = compiled.create_infer_request()
-    used = compiled.get_property("INFERENCE_PRECISION_HINT")
 
     def frame() -> np.ndarray:
         request.infer({0: encode().numpy()}, share_inputs=True)
         return to_uint8_image(torch.from_numpy(request.get_output_tensor(0).data)[0])
 
-    return frame, {
-        "precision_used": used.get_type_name() if hasattr(used, "get_type_name") else str(used),
-        "converted": converted,
-    }
+    return frame, {"precision_used": precision_used(compiled), "converted": converted}
 
 
 def _onnxruntime(bundle: Bundle, encode: Encode, cache: Path) -> tuple[Frame, dict]:

@@ -65,6 +65,12 @@ def compile_keeping_locale(core, xml: Path, config: dict):
                 locale.setlocale(locale.LC_CTYPE, before)
 
 
+def precision_used(compiled) -> str:
+    """The precision a compiled model runs in (``bf16`` only where the CPU has it, else ``f32``)."""
+    used = compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type
+    return used.get_type_name() if hasattr(used, "get_type_name") else str(used)
+
+
 class OpenVinoUnavailableError(P2PHDError):
     """OpenVINO is not installed (a one-line message for the CLI)."""
 
@@ -192,8 +198,7 @@ class OpenVinoGenerator:
             # from the path, not read_model(): the C++ side then reads and compiles without taking the GIL
             # (read_model + compile held it for 23-29 ms at a time, stalling the editor's UI thread)
             compiled = compile_keeping_locale(self._core, xml, config)
-            used = compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type: bf16 only where the CPU has it
-            self.precision_used = used.get_type_name() if hasattr(used, "get_type_name") else str(used)
+            self.precision_used = precision_used(compiled)
             old, self._compiled = self._compiled, {shape: compiled}  # one size at a time: they hold the weights
             with suppress(OSError):  # the cache's cap is housekeeping: it never fails a frame
                 mark_used(xml)

@@ -137,9 +137,7 @@ def convert(
         onnx_path.unlink(missing_ok=True)
 
 
-def _convert_in_child(
-    G: nn.Module, config, shape, xml_path: Path, lookup: bool, nice: int, bf16: bool = False
-) -> None:
+def _convert_in_child(G: nn.Module, config, shape, xml_path: Path, lookup: bool, nice: int, bf16: bool = False) -> None:
     """:func:`convert` in ``python -c`` at niceness ``nice``: G's weights go through a raw file (numpy's
     ``tofile`` releases the GIL while writing), its architecture through ``config``."""
     xml_path.parent.mkdir(parents=True, exist_ok=True)
