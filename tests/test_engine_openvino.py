@@ -224,8 +224,8 @@ def test_f32_matches_eager_fp32(cache, netG):
 
 def test_a_bf16_graph_has_no_transposed_convs_and_coarse_features_come_over_in_nhwc(cache):
     """OpenVINO's CPU plugin runs transposed convs in fp32 even under a bf16 hint, so a bf16 graph has them as
-    sub-pixel convs (subpixel_deconv.py; an fp32 graph keeps them: there they are faster than 16/9 of the
-    MACs); and an NCHW output of the coarse features costs a transposing reorder. Neither may come back."""
+    sub-pixel convs (subpixel_deconv.py; an fp32 graph keeps them); an NCHW output of the coarse features
+    costs a transposing reorder; fp32 extra outputs keep their producers in fp32. None may come back."""
     pytest.importorskip("openvino")
     label, inst = scene()
     for precision, deconvs in ((BF16, False), (FP32, True)):
@@ -233,7 +233,13 @@ def test_a_bf16_graph_has_no_transposed_convs_and_coarse_features_come_over_in_n
         engine.run(EngineRequest(label, inst))
         xml = engine._openvino.ir_path(tuple(engine._input.shape)).read_text()
         assert ('type="ConvolutionBackpropData"' in xml) == deconvs
+        assert ('mode="blocks_first"' in xml) != deconvs  # the phase convs' depth-to-space (DCR)
         assert engine._coarse.dim() == 4 and engine._coarse.is_contiguous(memory_format=torch.channels_last)
+        # OpenVINO keeps fp32 outputs' producers in fp32: a bf16 graph's coarse features and statistics are bf16
+        compiled = engine._openvino._compiled[tuple(engine._input.shape)]
+        types = [str(output.get_element_type()) for output in compiled.outputs]
+        assert types[0] == "<Type: 'float32'>"  # the image
+        assert set(types[1:]) == {"<Type: 'bfloat16'>" if precision is BF16 else "<Type: 'float32'>"}
 
 
 def test_bf16_is_close_to_eager_fp32(cache):
@@ -249,8 +255,8 @@ def test_bf16_is_close_to_eager_fp32(cache):
 
 
 def test_a_bf16_graph_takes_its_norm_statistics_from_bf16_activations(cache):
-    """In bf16 the exported graph reduces bf16 activations (openvino_convert._StatsNorm: fp32 statistics cost a
-    planar fp32 reorder of each); they must stay eager's statistics within bf16 rounding, not drift."""
+    """In bf16 the exported graph's statistics are bf16 outputs (openvino_convert._bf16_outputs: fp32 ones kept
+    their producers in fp32); they must stay eager's statistics within bf16 rounding, not drift."""
     pytest.importorskip("openvino")
     cfg = tiny_config()
     shape = (1, 33, 64, 128)

@@ -20,6 +20,17 @@ def test_subpixel_deconv_is_the_transposed_conv(size, bias):
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)  # the same products, only summed in another order
 
 
+def test_the_phase_convs_hold_the_deconvs_taps_and_no_zero_taps():
+    """Four phase convs of 1, 2, 2 and 4 taps: the transposed conv's MACs, not a 2 x 2 conv's 16/9 of them."""
+    deconv = nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, output_padding=1)
+    layer = SubpixelDeconv(deconv)
+    kernels = [getattr(layer, f"w{p}{q}") for p in (0, 1) for q in (0, 1)]
+    assert [tuple(k.shape[2:]) for k in kernels] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert sum(k.numel() for k in kernels) == deconv.weight.numel()
+    taps = torch.cat([k.flatten() for k in kernels]).sort().values
+    assert torch.equal(taps, deconv.weight.detach().flatten().sort().values)  # each tap once
+
+
 def test_only_nvidias_upsampling_layer_is_replaced():
     assert is_nvidia_upsampling(nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1))
     assert not is_nvidia_upsampling(nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1))  # odd output size

@@ -71,6 +71,14 @@ def precision_used(compiled) -> str:
     return used.get_type_name() if hasattr(used, "get_type_name") else str(used)
 
 
+def _to_torch(tensor) -> torch.Tensor:
+    """A torch view of an OpenVINO tensor's memory (numpy has no bf16: OpenVINO shows bf16 as float16)."""
+    import openvino as ov
+
+    data = torch.from_numpy(tensor.data)
+    return data.view(torch.bfloat16) if tensor.element_type == ov.Type.bf16 else data
+
+
 class OpenVinoUnavailableError(P2PHDError):
     """OpenVINO is not installed (a one-line message for the CLI)."""
 
@@ -136,10 +144,10 @@ class OpenVinoGenerator:
     ``G``: the fp32 generator with NVIDIA's plain instance norms (not modified; the caller may drop its
     other references). ``precision``: ``bf16`` (used only where the compiled model reports it) or
     ``f32``. ``lookup``: the input convolutions as one-hot lookups in torch, OpenVINO the rest.
-    Call with the encoded network input (N=1); returns ``(out, coarse, stats)`` as fp32 torch tensors
-    (``coarse`` and ``stats`` None for a global generator). :meth:`prepare` may run on another thread
-    than the calls (the editor prepares in the background); :meth:`ready` tells whether a call for a
-    shape would convert or compile first."""
+    Call with the encoded network input (N=1); returns ``(out, coarse, stats)`` as torch tensors, fp32 but
+    a bf16 graph's coarse features and statistics (``coarse`` and ``stats`` None for a global generator).
+    :meth:`prepare` may run on another thread than the calls (the editor prepares in the background);
+    :meth:`ready` tells whether a call for a shape would convert or compile first."""
 
     def __init__(self, G: nn.Module, precision: str, cache_dir: Path, lookup: bool = True, config=None):
         if precision not in OV_HINTS:
@@ -172,8 +180,9 @@ class OpenVinoGenerator:
 
     def ir_path(self, shape: tuple[int, ...]) -> Path:
         # v2: the RGB output conv split into pixel phases (phase_conv.py); v3: the transposed convs as
-        # sub-pixel convs (subpixel_deconv.py), the coarse features in NHWC; older conversions are not reused
-        variant = ("fp32-ir-lookup" if self.lookup else "fp32-ir") + "-v3" + ("-bf16" if self.bf16_graph else "")
+        # sub-pixel convs (subpixel_deconv.py), the coarse features in NHWC; v4: the sub-pixel convs without
+        # zero taps, bf16 graphs' extra outputs in bf16; older conversions are not reused
+        variant = ("fp32-ir-lookup" if self.lookup else "fp32-ir") + "-v4" + ("-bf16" if self.bf16_graph else "")
         key = hashlib.sha256(f"{self._weights}|{'x'.join(map(str, shape))}|{variant}".encode()).hexdigest()[:32]
         return self.cache_dir / "ir" / f"{key}.xml"
 
@@ -250,7 +259,7 @@ class OpenVinoGenerator:
                     request.wait()
                 raise RunCancelledError
         request.wait()  # re-raises what went wrong inside the inference
-        outs = [torch.from_numpy(request.get_output_tensor(i).data).clone() for i in range(len(compiled.outputs))]
+        outs = [_to_torch(request.get_output_tensor(i)).clone() for i in range(len(compiled.outputs))]
         if self.local:  # the coarse features come in NHWC (openvino_convert): an NCHW view, channels_last
             outs[1] = outs[1].permute(0, 3, 1, 2)
         self.last_timings = {"stems": t1 - t0, "openvino": time.perf_counter() - t1}

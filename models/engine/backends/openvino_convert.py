@@ -37,21 +37,18 @@ BACKGROUND_NICE = 10  # the conversion child's niceness when prepared in the bac
 class _StatsNorm(nn.Module):
     """Instance norm (exported as InstanceNormalization) that also hands its statistics to ``sink``.
 
-    ``bf16``: the statistics are computed from the activations rounded to bf16, for a graph that runs in
-    bf16 anyway. In fp32 OpenVINO reordered each activation to planar fp32 to reduce it (0.35 s of
-    label2city_1024p's 2048x1024 frame on the bf16 Zen 4 machine; 0.1 s in bf16); their error against
-    eager fp32 stays that of the bf16 activations themselves (within 2% of the variance either way)."""
+    In a bf16 graph :func:`convert` makes these outputs bf16 (:func:`_bf16_outputs`), so OpenVINO computes
+    them from its bf16 activations (see there)."""
 
-    def __init__(self, norm: nn.InstanceNorm2d, sink: list, bf16: bool = False):
+    def __init__(self, norm: nn.InstanceNorm2d, sink: list):
         super().__init__()
-        self.eps, self.sink, self.bf16 = norm.eps, sink, bf16
+        self.eps, self.sink = norm.eps, sink
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x.to(torch.bfloat16) if self.bf16 else x
-        mean = y.mean(dim=(2, 3), keepdim=True)
-        var = (y - mean).square().mean(dim=(2, 3))
-        self.sink.append(mean[0, :, 0, 0].float())
-        self.sink.append(var[0].float())
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        var = (x - mean).square().mean(dim=(2, 3))
+        self.sink.append(mean[0, :, 0, 0])
+        self.sink.append(var[0])
         return F.instance_norm(x, eps=self.eps)
 
 
@@ -68,10 +65,10 @@ class _ExportGraph(nn.Module):
         if self.local:
             down, up = G.enhancer(G.n_local_enhancers)
             for part in (down, up):
-                _swap_norms(part, self._stats, bf16)
+                _swap_norms(part, self._stats)
         split_output_convs(G.enhancer(G.n_local_enhancers)[1] if self.local else G.model)  # the RGB output conv
-        if bf16:  # transposed convs as convs + pixel shuffle: OpenVINO then runs them in bf16 (in fp32 its
-            replace_deconvs(G)  # own transposed conv is faster than the sub-pixel conv's 16/9 of the MACs)
+        if bf16:  # transposed convs as phase convs: OpenVINO then runs them in bf16 (in fp32 it runs its own
+            replace_deconvs(G)  # transposed conv at its ordinary rate)
 
     def forward(self, *inputs: torch.Tensor):
         self._stats.clear()
@@ -88,12 +85,29 @@ class _ExportGraph(nn.Module):
         return (out, coarse.permute(0, 2, 3, 1), *self._stats)
 
 
-def _swap_norms(module: nn.Module, sink: list, bf16: bool) -> None:
+def _swap_norms(module: nn.Module, sink: list) -> None:
     for name, child in list(module.named_children()):
         if isinstance(child, nn.InstanceNorm2d):
-            setattr(module, name, _StatsNorm(child, sink, bf16))
+            setattr(module, name, _StatsNorm(child, sink))
         else:
-            _swap_norms(child, sink, bf16)
+            _swap_norms(child, sink)
+
+
+def _bf16_outputs(model):
+    """``model`` (an ``ov.Model`` of :class:`_ExportGraph`) with every output but the image in bf16.
+
+    OpenVINO's CPU plugin keeps in fp32 whatever lies between an fp32 output and the convolutions before
+    it, for accuracy; so the coarse features' last depth-to-space and every statistic (with the element-wise
+    work and the reorders around them, and the convolutions feeding them writing fp32) ran in fp32:
+    0.2 s of label2city_1024p's 2048x1024 frame on the bf16 Zen 4 machine. Declared bf16, they stay in
+    bf16 (the statistics are still reduced with fp32 sums, then rounded: 0.2% at most, well inside the
+    activations' own bf16 rounding), and the coarse features come over at half the bytes."""
+    import openvino as ov
+
+    ppp = ov.preprocess.PrePostProcessor(model)
+    for index in range(1, len(model.outputs)):
+        ppp.output(index).tensor().set_element_type(ov.Type.bf16)
+    return ppp.build()
 
 
 def convert(
@@ -108,7 +122,7 @@ def convert(
     """Export ``G`` for an input of ``shape`` (ONNX, then OpenVINO IR with fp32 weights) to ``xml_path``;
     ``lookup``: the graph after the stems, whose inputs are the stems' outputs for that input shape;
     ``bf16``: the graph for a bf16 hint (transposed convs as sub-pixel convs, ``subpixel_deconv.py``; a local
-    enhancer's norm statistics from bf16 activations, ``_StatsNorm``).
+    enhancer's coarse features and norm statistics as bf16 outputs, :func:`_bf16_outputs`).
 
     With ``config`` (G's :class:`~p2phd.models.config.ModelConfig`) the work runs in a child process at
     niceness ``nice``, so that no thread of this process holds the GIL or the cores for long: measured
@@ -129,6 +143,8 @@ def convert(
     try:
         export_onnx(graph, example, onnx_path)
         model = ov.convert_model(str(onnx_path))
+        if bf16:
+            model = _bf16_outputs(model)
         tmp = xml_path.with_suffix(f".{os.getpid()}.tmp.xml")
         ov.save_model(model, str(tmp), compress_to_fp16=False)
         os.replace(tmp.with_suffix(".bin"), xml_path.with_suffix(".bin"))
