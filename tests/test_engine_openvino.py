@@ -22,7 +22,7 @@ from p2phd.models.engine.backends.stems import Stems, Tail
 from p2phd.models.engine.engine import Engine, fast_path_for
 from p2phd.models.engine.norm import norms_in
 from p2phd.models.engine.precision import Precision
-from p2phd.models.engine.request import EngineRequest
+from p2phd.models.engine.request import EngineRequest, RunCancelledError
 from p2phd.models.errors import P2PHDError
 from p2phd.models.vocabulary import BACKENDS
 from PIL import Image
@@ -285,6 +285,23 @@ def test_previews_after_an_openvino_frame_replay_its_statistics(cache):
         results.append(engine.run(EngineRequest(label2, inst2, revision=2, dirty=rect, preview=True)))
     assert results[1].preview
     assert np.abs(results[0].image.astype(int) - results[1].image.astype(int)).max() <= 1
+
+
+def test_frames_reuse_one_infer_request_and_a_cancelled_one_is_dropped(cache, monkeypatch):
+    """A fresh infer request allocates (and page-faults) its intermediate buffers again; a cancelled one is
+    not reused, and the frame after it renders as usual."""
+    pytest.importorskip("openvino")
+    monkeypatch.setattr(ov_backend, "POLL_MS", 0)  # asks should_cancel before the inference can be done
+    backend = ov_backend.OpenVinoGenerator(tiny_bundle(tiny_config()).G, "f32", cache)
+    x = torch.zeros(1, backend.input_nc, 64, 128)
+    x[:, 1, :, :64] = x[:, 2, :, 64:] = 1
+    first = backend(x)[0]
+    request = backend._request[1]
+    assert torch.equal(backend(x)[0], first) and backend._request[1] is request
+    with pytest.raises(RunCancelledError):
+        backend(x, should_cancel=lambda: True)
+    assert backend._request is None
+    assert torch.equal(backend(x)[0], first) and backend._request[1] is not request
 
 
 def test_conversion_is_cached_on_disk_by_weights_and_size(cache, monkeypatch):

@@ -168,6 +168,7 @@ class OpenVinoGenerator:
         self._compiled: dict[tuple[int, ...], object] = {}
         self._lock = threading.Lock()
         self._call_lock = threading.Lock()  # one frame at a time: the stems' buffers are reused
+        self._request = None  # (compiled model, its infer request), reused by the next frame
         self.precision_used: str | None = None  # what the last compiled model reports
         self.converted = 0  # conversions done by this object (the cache's misses)
         self.prepare_seconds: dict[tuple[int, ...], float] = {}  # convert (if needed) + compile, per shape
@@ -213,6 +214,7 @@ class OpenVinoGenerator:
                 mark_used(xml)
                 prune(self.cache_dir)
             with self._call_lock:  # no frame runs on the old model now
+                self._request = None
                 _release_all(old)
                 if self.stems is not None:  # the stems' buffers for this size, touched here rather than in a frame
                     self.stems.reserve(shape)
@@ -227,6 +229,7 @@ class OpenVinoGenerator:
             return
         try:
             with self._call_lock:
+                self._request = None
                 _release_all(self._compiled)
         finally:
             self._lock.release()
@@ -240,6 +243,13 @@ class OpenVinoGenerator:
         with self._call_lock:
             return self._call(compiled, x, should_cancel)
 
+    def _request_for(self, compiled):
+        """The infer request of the last frame when it was on ``compiled`` and not cancelled: a fresh one
+        allocates its intermediate buffers again (page faults on ~1 GB at 2048x1024: 30-60 ms a frame)."""
+        if self._request is None or self._request[0] is not compiled:
+            self._request = (compiled, compiled.create_infer_request())
+        return self._request[1]
+
     def _call(self, compiled, x: torch.Tensor, should_cancel: ShouldCancel = never):
         t0 = time.perf_counter()
         if self.stems is not None:
@@ -248,12 +258,13 @@ class OpenVinoGenerator:
         else:
             inputs = [np.ascontiguousarray(x.detach().float().cpu().numpy())]
         t1 = time.perf_counter()
-        request = compiled.create_infer_request()
+        request = self._request_for(compiled)
         # No numpy copies: inputs are shared with OpenVINO and outputs cloned by torch, which releases the
         # GIL (np.array of the 268 MB coarse features held it long enough to stall the editor's UI).
         request.start_async(dict(enumerate(inputs)), share_inputs=True)
         while not request.wait_for(POLL_MS):  # waits without the GIL
             if should_cancel():
+                self._request = None  # the next frame starts on a fresh request
                 request.cancel()
                 with suppress(RuntimeError):  # OpenVINO reports the cancelled inference as an error
                     request.wait()
