@@ -85,10 +85,11 @@ def test_stems_and_tail_are_the_generator(netG):
     G = tiny_bundle(tiny_config(netG=netG)).G.eval()
     x = Engine(tiny_bundle(tiny_config(netG=netG)), FP32, backend="eager").encode(EngineRequest(*scene()))
     with torch.inference_mode():
-        stems = Stems(G)(x)
+        stems, stats = Stems(G)(x)
         out, coarse = Tail(G)(*stems)
         ref = G.forward_with_coarse(x) if netG == "local" else (G(x), None)
-    assert len(stems) == (2 if netG == "local" else 1)
+    assert len(stems) == len(stats) == (2 if netG == "local" else 1)
+    assert all(t.is_contiguous(memory_format=torch.channels_last) for t in stems)  # NHWC, as OpenVINO takes them
     assert (out - ref[0]).abs().max() <= 1e-4
     if netG == "local":
         assert (coarse - ref[1]).abs().max() <= 1e-4

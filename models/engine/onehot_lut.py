@@ -89,6 +89,25 @@ class OneHotConv(nn.Conv2d):
         result = lookup_conv(key_vectors, key_map.view(h, w), self.w_taps, self.bias32, self.k, x.dtype, flat)
         return result[None].contiguous(memory_format=_format_of(x))
 
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """One frame's (N=1, fp32) output in the parts of :func:`lookup_parts`, with the flat key map
+        first: ``(key_map, single, mixed, values)``; None where the lookup does not apply (the conv then)."""
+        _, c, h, w = x.shape
+        if h <= self.k // 2 or w <= self.k // 2:
+            self.last_keys = 0
+            return None
+        found = keys_of(x[0].reshape(c, h * w), self.proj.to(x.device), self.max_keys, w)
+        if found is None:
+            self.last_keys = 0
+            return None
+        key_vectors, key_map = found
+        self.last_keys = key_vectors.shape[0]
+        return (key_map, *lookup_parts(key_vectors, key_map.view(h, w), self.w_taps, self.bias32, self.k))
+
+    def conv(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution itself (pad + conv), for frames the lookup does not take."""
+        return self._fallback(x)
+
     def into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """The fp32 output of one frame (N=1) written into ``out`` (1 x C_out x H x W, contiguous) where the
         lookup applies; returns ``out``, or a new tensor when the frame fell back to the conv."""
@@ -127,6 +146,39 @@ def keys_of(
     return pixels[:, first].T.float(), key_map
 
 
+def lookup_parts(
+    key_vectors: torch.Tensor, key_map: torch.Tensor, w_taps: torch.Tensor, bias: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The reflect-padded k x k convolution of the image whose pixel (y, x) holds
+    ``key_vectors[key_map[y, x]]``, in parts (fp32): ``single`` (keys x C_out), the output of a window on
+    one key; ``mixed`` (m,), the flat indices of the pixels whose window holds several keys; ``values``
+    (m x C_out), their outputs. Every other pixel's output is ``single[key_map[pixel]]``."""
+    h, w = key_map.shape
+    r, taps = k // 2, k * k
+    n_keys = key_vectors.shape[0]
+    c_out = bias.numel()
+    table = (key_vectors @ w_taps).view(n_keys, taps, c_out)  # T[key, tap, out]
+    single = table.sum(1) + bias  # the whole window on one key
+    padded = F.pad(key_map.view(1, 1, h, w).float(), (r, r, r, r), mode="reflect")[0, 0]
+    mixed = mixed_windows(padded, k).view(-1).nonzero().view(-1)
+    values = torch.empty(mixed.numel(), c_out, dtype=torch.float32, device=key_map.device)
+    if mixed.numel():
+        wp = w + 2 * r
+        # index into the flat (key, tap) table: key * taps + tap, read at each tap's shifted position
+        keyed_taps = padded.view(-1).long() * taps
+        offsets = (torch.arange(k, device=key_map.device) * wp).repeat_interleave(k) + torch.arange(
+            k, device=key_map.device
+        ).repeat(k)
+        tap_ids = torch.arange(taps, device=key_map.device)
+        flat_table = table.view(n_keys * taps, c_out)
+        for start in range(0, mixed.numel(), CHUNK):
+            chunk = mixed[start : start + CHUNK]
+            base = chunk // w * wp + chunk % w
+            window = keyed_taps[base[:, None] + offsets] + tap_ids  # (m, taps): key * taps + tap
+            values[start : start + CHUNK] = F.embedding_bag(window, flat_table, mode="sum") + bias
+    return single, mixed, values
+
+
 def lookup_conv(
     key_vectors: torch.Tensor,
     key_map: torch.Tensor,
@@ -142,31 +194,14 @@ def lookup_conv(
     ``out``: an fp32 C_out x (H*W) tensor to write into (a buffer kept across frames: the first touch of
     a fresh 268 MB result cost more than filling it, measured at 2048x1024)."""
     h, w = key_map.shape
-    r, taps = k // 2, k * k
-    n_keys = key_vectors.shape[0]
-    c_out = bias.numel()
-    table = (key_vectors @ w_taps).view(n_keys, taps, c_out)  # T[key, tap, out]
-    single = table.sum(1) + bias  # the whole window on one key
-    padded = F.pad(key_map.view(1, 1, h, w).float(), (r, r, r, r), mode="reflect")[0, 0]
+    single, mixed, values = lookup_parts(key_vectors, key_map, w_taps, bias, k)
     # channel-major from the start: transposing a (H*W, C_out) result cost 1 s at 2048x1024 (issue 11)
     if out is None:
-        out = torch.empty(c_out, h * w, dtype=torch.float32, device=key_map.device)
+        out = torch.empty(bias.numel(), h * w, dtype=torch.float32, device=key_map.device)
     torch.index_select(single.T.contiguous(), 1, key_map.view(-1), out=out)  # (C_out, H*W)
-    mixed = mixed_windows(padded, k).view(-1).nonzero().view(-1)
     if mixed.numel():
-        wp = w + 2 * r
-        # index into the flat (key, tap) table: key * taps + tap, read at each tap's shifted position
-        keyed_taps = padded.view(-1).long() * taps
-        offsets = (torch.arange(k, device=key_map.device) * wp).repeat_interleave(k) + torch.arange(
-            k, device=key_map.device
-        ).repeat(k)
-        tap_ids = torch.arange(taps, device=key_map.device)
-        flat_table = table.view(n_keys * taps, c_out)
-        for chunk in mixed.split(CHUNK):
-            base = chunk // w * wp + chunk % w
-            window = keyed_taps[base[:, None] + offsets] + tap_ids  # (m, taps): key * taps + tap
-            out[:, chunk] = (F.embedding_bag(window, flat_table, mode="sum") + bias).T
-    return out.to(out_dtype).view(c_out, h, w)
+        out[:, mixed] = values.T
+    return out.to(out_dtype).view(-1, h, w)
 
 
 def mixed_windows(padded: torch.Tensor, k: int) -> torch.Tensor:

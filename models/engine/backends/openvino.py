@@ -71,6 +71,16 @@ def precision_used(compiled) -> str:
     return used.get_type_name() if hasattr(used, "get_type_name") else str(used)
 
 
+def _to_openvino(t: torch.Tensor):
+    """An OpenVINO tensor sharing the memory of the contiguous torch tensor ``t`` (fp32 or bf16; numpy has
+    no bf16, so bf16 goes over as its 16-bit pattern). ``t`` must outlive the inference."""
+    import openvino as ov
+
+    if t.dtype == torch.bfloat16:
+        return ov.Tensor(t.view(torch.int16).numpy(), list(t.shape), ov.Type.bf16)
+    return ov.Tensor(t.numpy(), shared_memory=True)
+
+
 def _to_torch(tensor) -> torch.Tensor:
     """A torch view of an OpenVINO tensor's memory (numpy has no bf16: OpenVINO shows bf16 as float16)."""
     import openvino as ov
@@ -157,11 +167,13 @@ class OpenVinoGenerator:
         self.requested = precision
         self.lookup = lookup
         self.config = config  # G's ModelConfig: converting runs in a child process (see convert)
-        self.stems = Stems(self.G, reuse_buffers=True).eval() if lookup else None  # calls hold _call_lock
+        self.bf16_graph = precision == "bf16"  # a graph made for bf16 (openvino_convert.convert's ``bf16``)
+        stem_dtype = torch.bfloat16 if self.bf16_graph else torch.float32  # what the graph takes (NHWC)
+        # calls hold _call_lock while the stems' buffers are in use
+        self.stems = Stems(self.G, reuse_buffers=True, dtype=stem_dtype).eval() if lookup else None
         self.input_nc = stem_slots(self.G)[0][1].in_channels
         self.cache_dir = Path(cache_dir)
         self.local = hasattr(G, "n_local_enhancers")
-        self.bf16_graph = precision == "bf16"  # a graph made for bf16 (openvino_convert.convert's ``bf16``)
         self._weights = weights_hash(self.G)
         self._core = ov.Core()
         self._core.set_property({"CACHE_DIR": str(self.cache_dir / "blobs")})
@@ -182,8 +194,9 @@ class OpenVinoGenerator:
     def ir_path(self, shape: tuple[int, ...]) -> Path:
         # v2: the RGB output conv split into pixel phases (phase_conv.py); v3: the transposed convs as
         # sub-pixel convs (subpixel_deconv.py), the coarse features in NHWC; v4: the sub-pixel convs without
-        # zero taps, bf16 graphs' extra outputs in bf16; older conversions are not reused
-        variant = ("fp32-ir-lookup" if self.lookup else "fp32-ir") + "-v4" + ("-bf16" if self.bf16_graph else "")
+        # zero taps, bf16 graphs' extra outputs in bf16; v5: the stems' norm + ReLU outside the graph, its
+        # inputs NHWC in the graph's precision; older conversions are not reused
+        variant = ("fp32-ir-lookup" if self.lookup else "fp32-ir") + "-v5" + ("-bf16" if self.bf16_graph else "")
         key = hashlib.sha256(f"{self._weights}|{'x'.join(map(str, shape))}|{variant}".encode()).hexdigest()[:32]
         return self.cache_dir / "ir" / f"{key}.xml"
 
@@ -252,9 +265,11 @@ class OpenVinoGenerator:
 
     def _call(self, compiled, x: torch.Tensor, should_cancel: ShouldCancel = never):
         t0 = time.perf_counter()
+        stem_stats = []
         if self.stems is not None:
             with torch.inference_mode():
-                inputs = [t.contiguous().numpy() for t in self.stems(x.detach().cpu())]
+                features, stem_stats = self.stems(x.detach().cpu())
+            inputs = [_to_openvino(t.permute(0, 2, 3, 1)) for t in features]  # the NHWC buffers themselves
         else:
             inputs = [np.ascontiguousarray(x.detach().float().cpu().numpy())]
         t1 = time.perf_counter()
@@ -276,5 +291,6 @@ class OpenVinoGenerator:
         self.last_timings = {"stems": t1 - t0, "openvino": time.perf_counter() - t1}
         if not self.local:
             return outs[0], None, None
-        stats = [(outs[i], outs[i + 1]) for i in range(2, len(outs), 2)]
+        # the last enhancer's stem norm came from the stems, the others from the graph (modules() order)
+        stats = stem_stats[-1:] + [(outs[i], outs[i + 1]) for i in range(2, len(outs), 2)]
         return outs[0], outs[1], stats

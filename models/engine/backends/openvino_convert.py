@@ -37,7 +37,7 @@ BACKGROUND_NICE = 10  # the conversion child's niceness when prepared in the bac
 class _StatsNorm(nn.Module):
     """Instance norm (exported as InstanceNormalization) that also hands its statistics to ``sink``.
 
-    In a bf16 graph :func:`convert` makes these outputs bf16 (:func:`_bf16_outputs`), so OpenVINO computes
+    In a bf16 graph :func:`convert` makes these outputs bf16 (:func:`_with_io_types`), so OpenVINO computes
     them from its bf16 activations (see there)."""
 
     def __init__(self, norm: nn.InstanceNorm2d, sink: list):
@@ -54,7 +54,8 @@ class _StatsNorm(nn.Module):
 
 class _ExportGraph(nn.Module):
     """G(x) (``lookup``: the tail after the stems, fed the stems' outputs); for a local enhancer also the
-    coarse features and the last enhancer's norm statistics."""
+    coarse features and the last enhancer's norm statistics (with ``lookup`` but its stem's: the stems
+    compute that norm)."""
 
     def __init__(self, G: nn.Module, lookup: bool, bf16: bool = False):
         super().__init__()
@@ -93,20 +94,29 @@ def _swap_norms(module: nn.Module, sink: list) -> None:
             _swap_norms(child, sink)
 
 
-def _bf16_outputs(model):
-    """``model`` (an ``ov.Model`` of :class:`_ExportGraph`) with every output but the image in bf16.
+def _with_io_types(model, lookup: bool, bf16: bool):
+    """``model`` (an ``ov.Model`` of :class:`_ExportGraph`) taking the stems' outputs as they come (NHWC, in
+    the graph's precision) and, in a bf16 graph, giving every output but the image in bf16.
 
-    OpenVINO's CPU plugin keeps in fp32 whatever lies between an fp32 output and the convolutions before
-    it, for accuracy; so the coarse features' last depth-to-space and every statistic (with the element-wise
-    work and the reorders around them, and the convolutions feeding them writing fp32) ran in fp32:
-    0.2 s of label2city_1024p's 2048x1024 frame on the bf16 Zen 4 machine. Declared bf16, they stay in
-    bf16 (the statistics are still reduced with fp32 sums, then rounded: 0.2% at most, well inside the
-    activations' own bf16 rounding), and the coarse features come over at half the bytes."""
+    The inputs: NCHW fp32 ones cost a transposing, converting reorder each (0.05 s of label2city_1024p's
+    2048x1024 frame on the bf16 Zen 4 machine); declared NHWC, OpenVINO's transpose back to the graph's
+    NCHW vanishes into the layout its convolutions use. The outputs: OpenVINO's CPU plugin keeps in fp32
+    whatever lies between an fp32 output and the convolutions before it, for accuracy; so the coarse
+    features' last depth-to-space and every statistic (with the element-wise work and the reorders around
+    them, and the convolutions feeding them writing fp32) ran in fp32: 0.2 s of that frame. Declared bf16,
+    they stay in bf16 (the statistics are still reduced with fp32 sums, then rounded: 0.2% at most, well
+    inside the activations' own bf16 rounding), and the coarse features come over at half the bytes."""
     import openvino as ov
 
     ppp = ov.preprocess.PrePostProcessor(model)
-    for index in range(1, len(model.outputs)):
-        ppp.output(index).tensor().set_element_type(ov.Type.bf16)
+    if lookup:
+        for index in range(len(model.inputs)):
+            ppp.input(index).tensor().set_element_type(ov.Type.bf16 if bf16 else ov.Type.f32)
+            ppp.input(index).tensor().set_layout(ov.Layout("NHWC"))
+            ppp.input(index).model().set_layout(ov.Layout("NCHW"))
+    if bf16:
+        for index in range(1, len(model.outputs)):
+            ppp.output(index).tensor().set_element_type(ov.Type.bf16)
     return ppp.build()
 
 
@@ -122,7 +132,8 @@ def convert(
     """Export ``G`` for an input of ``shape`` (ONNX, then OpenVINO IR with fp32 weights) to ``xml_path``;
     ``lookup``: the graph after the stems, whose inputs are the stems' outputs for that input shape;
     ``bf16``: the graph for a bf16 hint (transposed convs as sub-pixel convs, ``subpixel_deconv.py``; a local
-    enhancer's coarse features and norm statistics as bf16 outputs, :func:`_bf16_outputs`).
+    enhancer's coarse features and norm statistics as bf16 outputs; the stems' outputs, with ``lookup``, as
+    bf16 inputs: :func:`_with_io_types`).
 
     With ``config`` (G's :class:`~p2phd.models.config.ModelConfig`) the work runs in a child process at
     niceness ``nice``, so that no thread of this process holds the GIL or the cores for long: measured
@@ -137,14 +148,13 @@ def convert(
     ov = require_openvino()
     graph = _ExportGraph(copy.deepcopy(G), lookup, bf16).eval()
     with torch.no_grad():  # a blank map: one key, so the stems cost nothing here
-        example = tuple(Stems(G)(torch.zeros(shape))) if lookup else (torch.zeros(shape),)
+        example = tuple(Stems(G)(torch.zeros(shape))[0]) if lookup else (torch.zeros(shape),)
     xml_path.parent.mkdir(parents=True, exist_ok=True)
     onnx_path = xml_path.with_suffix(f".{os.getpid()}.onnx")
     try:
         export_onnx(graph, example, onnx_path)
         model = ov.convert_model(str(onnx_path))
-        if bf16:
-            model = _bf16_outputs(model)
+        model = _with_io_types(model, lookup, bf16)
         tmp = xml_path.with_suffix(f".{os.getpid()}.tmp.xml")
         ov.save_model(model, str(tmp), compress_to_fp16=False)
         os.replace(tmp.with_suffix(".bin"), xml_path.with_suffix(".bin"))

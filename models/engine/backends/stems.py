@@ -1,38 +1,48 @@
-"""A generator split at its input convolutions, so a backend compiles only the dense rest.
+"""A generator split after its input blocks, so a backend compiles only the dense rest.
 
-The *stems* are the reflection pad + 7x7 conv that read the network input at each scale (G1's first
-layer and every enhancer's ``model{n}_1[0:2]``): 25% of label2city_1024p's MACs, computed here in fp32
-as one-hot lookups (:mod:`p2phd.models.engine.onehot_lut`), equal to the conv within fp32 rounding.
-The *tail* is everything after them; :class:`Tail` takes the stems' outputs as its inputs and returns
-what :meth:`LocalEnhancer.forward_with_coarse` returns. ``Tail(G)(*Stems(G)(x))`` is ``G(x)``.
+The *stems* are the reflection pad + 7x7 conv + instance norm + ReLU that read the network input at each
+scale (G1's first block and every enhancer's ``model{n}_1[0:4]``): their convs are 25% of
+label2city_1024p's MACs, computed here as one-hot lookups (:mod:`p2phd.models.engine.onehot_lut`), the
+norm and ReLU applied per key (:mod:`stem_norm <p2phd.models.engine.backends.stem_norm>`), equal to
+torch's within fp32 rounding. The *tail* is everything after them; :class:`Tail` takes the stems'
+outputs as its inputs and returns what :meth:`LocalEnhancer.forward_with_coarse` returns.
+``Tail(G)(*Stems(G)(x)[0])`` is ``G(x)``.
 """
 
 from __future__ import annotations
 
 import torch
+from p2phd.models.engine.backends.stem_norm import norm_relu_into
 from p2phd.models.engine.onehot_lut import MAX_KEYS, OneHotConv
 from p2phd.models.networks.generator import LocalEnhancer
 from torch import nn
 from torch.nn.modules.utils import _pair
 
+STEM_LENGTH = 4  # pad, conv, norm, ReLU: the modules of each input block the stems compute
+
 
 def stem_slots(G: nn.Module) -> list[nn.Sequential]:
-    """The sequentials whose first two modules (pad, conv) read the network input, coarsest first."""
+    """The sequentials whose first modules (pad, conv, norm, ReLU) read the network input, coarsest first."""
     if isinstance(G, LocalEnhancer):
         return [G.model] + [G.enhancer(n)[0] for n in range(1, G.n_local_enhancers + 1)]
     return [G.model]
 
 
 class Stems(nn.Module):
-    """x -> [stem output at each scale, coarsest first], each 1 x C x h x w fp32 (lookups; a frame with
-    too many distinct input vectors falls back to the conv, see ``OneHotConv``).
+    """x -> ([stem output at each scale, coarsest first], [its norm's (mean, variance) at each scale]).
+
+    Each output is 1 x C x h x w in ``dtype``, channels-last in memory (an NHWC tensor viewed as NCHW),
+    the layout and precision of the backend that takes it (a frame with too many distinct input vectors
+    falls back to the conv, see ``OneHotConv``); the statistics are fp32.
 
     ``reuse_buffers``: the pooled inputs and the outputs are written into tensors kept from the previous
     call of the same size, so each call overwrites what the last one returned. For a caller that is done
     with the outputs before it calls again (the OpenVINO backend); at 2048x1024 the first touch of ~480 MB
     of fresh memory per frame (page faults) cost about as much as the lookups themselves."""
 
-    def __init__(self, G: nn.Module, max_keys: int = MAX_KEYS, reuse_buffers: bool = False):
+    def __init__(
+        self, G: nn.Module, max_keys: int = MAX_KEYS, reuse_buffers: bool = False, dtype: torch.dtype = torch.float32
+    ):
         super().__init__()
         self.local = isinstance(G, LocalEnhancer)
         self._pyramid = G.input_pyramid if self.local else None  # a bound method: G is not a submodule
@@ -46,7 +56,14 @@ class Stems(nn.Module):
             and not pool.count_include_pad
             and pool.divisor_override is None
         )
-        self.convs = nn.ModuleList(OneHotConv(seq[0], seq[1], max_keys) for seq in stem_slots(G))
+        slots = stem_slots(G)
+        for seq in slots:
+            norm, relu = seq[2], seq[3]
+            if not isinstance(norm, nn.InstanceNorm2d) or norm.affine or not isinstance(relu, nn.ReLU):
+                raise ValueError("a stem is pad, conv, instance norm (no affine parameters), ReLU")
+        self.convs = nn.ModuleList(OneHotConv(seq[0], seq[1], max_keys) for seq in slots)
+        self.eps = [seq[2].eps for seq in slots]
+        self.dtype = dtype
         self.reuse_buffers = reuse_buffers
         self._buffers: dict[str, torch.Tensor] = {}
 
@@ -54,18 +71,31 @@ class Stems(nn.Module):
     def input_nc(self) -> int:
         return self.convs[0].in_channels
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+        if x.shape[0] != 1:
+            raise ValueError("stems take one frame at a time")
         x = x.float()
-        if self.reuse_buffers and x.shape[0] == 1 and x.device.type == "cpu" and self._nvidia_pool:
-            return self._forward_into_buffers(x.contiguous())
-        inputs = list(reversed(self._pyramid(x))) if self.local else [x]
-        return [conv(level) for conv, level in zip(self.convs, inputs, strict=True)]
+        if self.reuse_buffers and x.device.type == "cpu" and self._nvidia_pool:
+            levels = self._pooled_into_buffers(x.contiguous())
+        else:
+            levels = list(reversed(self._pyramid(x))) if self.local else [x]
+        outputs, stats = [], []
+        for n, (conv, level) in enumerate(zip(self.convs, levels, strict=True)):
+            h, w = level.shape[2:]
+            shape = (h * w, conv.out_channels)
+            if self.reuse_buffers:
+                out = self._buffer(f"stem{n}", shape, self.dtype)
+            else:
+                out = level.new_empty(shape, dtype=self.dtype)
+            stats.append(norm_relu_into(conv, level, out, self.eps[n]))
+            outputs.append(out.view(1, h, w, -1).permute(0, 3, 1, 2))  # NCHW view of the NHWC buffer
+        return outputs, stats
 
-    def _buffer(self, name: str, shape: tuple[int, ...]) -> torch.Tensor:
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
         buffer = self._buffers.get(name)
-        if buffer is None or tuple(buffer.shape) != shape:
+        if buffer is None or tuple(buffer.shape) != shape or buffer.dtype != dtype:
             self._buffers.pop(name, None)  # free the old size before allocating the new one
-            buffer = self._buffers[name] = torch.empty(shape)
+            buffer = self._buffers[name] = torch.empty(shape, dtype=dtype)
         return buffer
 
     def _buffer_shapes(self, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
@@ -78,8 +108,8 @@ class Stems(nn.Module):
             if n == 0:
                 shapes["pool_rows"] = (POOL_CHANNELS, (h + 1) // 2, w)  # the largest level's, reused below it
             sizes.append(((h + 1) // 2, (w + 1) // 2))
-        for n, (conv, size) in enumerate(zip(self.convs, reversed(sizes), strict=True)):
-            shapes[f"stem{n}"] = (1, conv.out_channels, *size)
+        for n, (conv, (h, w)) in enumerate(zip(self.convs, reversed(sizes), strict=True)):
+            shapes[f"stem{n}"] = (h * w, conv.out_channels)
         return shapes
 
     def reserve(self, shape: tuple[int, ...]) -> None:
@@ -87,9 +117,10 @@ class Stems(nn.Module):
         ``reuse_buffers``): at 2048x1024 the first frame's page faults on ~600 MB cost 1.3 s."""
         if self.reuse_buffers and self._nvidia_pool:
             for name, buffer_shape in self._buffer_shapes(tuple(shape)).items():
-                self._buffer(name, buffer_shape).zero_()
+                self._buffer(name, buffer_shape, self.dtype if name.startswith("stem") else torch.float32).zero_()
 
-    def _forward_into_buffers(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def _pooled_into_buffers(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The input pyramid, coarsest first, pooled into the kept buffers."""
         shapes = self._buffer_shapes(tuple(x.shape))
         levels = [x]
         for n in range(len(self.convs) - 1):  # NVIDIA's AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
@@ -97,10 +128,7 @@ class Stems(nn.Module):
             rows = self._buffer("pool_rows", shapes["pool_rows"])[:, : out.shape[2], : src.shape[3]]
             avg_pool_3x3_stride2(src[0], out[0], rows)
             levels.append(out)
-        return [
-            conv.into(level, self._buffer(f"stem{n}", shapes[f"stem{n}"]))
-            for n, (conv, level) in enumerate(zip(self.convs, reversed(levels), strict=True))
-        ]
+        return list(reversed(levels))
 
 
 POOL_CHANNELS = 4  # channels pooled per pass: a 4 x (H/2) x W scratch stays small and in cache longer
@@ -153,12 +181,12 @@ class Tail(nn.Module):
 
     def forward(self, *stems: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         G = self.G
-        out = G.model[2:](stems[0])
+        out = G.model[STEM_LENGTH:](stems[0])
         if not self.local:
             return out, None
         coarse = out
         for n in range(1, G.n_local_enhancers + 1):
             down, up = G.enhancer(n)
             coarse = out
-            out = up(down[2:](stems[n]) + out)
+            out = up(down[STEM_LENGTH:](stems[n]) + out)
         return out, coarse
