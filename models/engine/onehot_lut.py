@@ -75,22 +75,20 @@ class OneHotConv(nn.Conv2d):
         self.last_keys = 0
         return super().forward(self.pad(x))
 
-    def _one(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        _, c, h, w = x.shape
-        r = self.k // 2
-        if h <= r or w <= r:
+    def _one(self, x: torch.Tensor) -> torch.Tensor:
+        parts = self.parts(x)
+        if parts is None:
             return self._fallback(x)
-        found = keys_of(x[0].reshape(c, h * w), self.proj.to(x.device), self.max_keys, w)
-        if found is None:
-            return self._fallback(x)
-        key_vectors, key_map = found
-        self.last_keys = key_vectors.shape[0]
-        flat = None if out is None else out.view(self.out_channels, h * w)
-        result = lookup_conv(key_vectors, key_map.view(h, w), self.w_taps, self.bias32, self.k, x.dtype, flat)
-        return result[None].contiguous(memory_format=_format_of(x))
+        key_map, single, mixed, values = parts
+        h, w = x.shape[2:]
+        # channel-major from the start: transposing a (H*W, C_out) result cost 1 s at 2048x1024 (issue 11)
+        out = torch.index_select(single.T.contiguous(), 1, key_map)  # (C_out, H*W)
+        if mixed.numel():
+            out[:, mixed] = values.T
+        return out.to(x.dtype).view(1, -1, h, w).contiguous(memory_format=_format_of(x))
 
     def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
-        """One frame's (N=1, fp32) output in the parts of :func:`lookup_parts`, with the flat key map
+        """One frame's (N=1) output in the parts of :func:`lookup_parts`, with the flat key map
         first: ``(key_map, single, mixed, values)``; None where the lookup does not apply (the conv then)."""
         _, c, h, w = x.shape
         if h <= self.k // 2 or w <= self.k // 2:
@@ -107,11 +105,6 @@ class OneHotConv(nn.Conv2d):
     def conv(self, x: torch.Tensor) -> torch.Tensor:
         """The convolution itself (pad + conv), for frames the lookup does not take."""
         return self._fallback(x)
-
-    def into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """The fp32 output of one frame (N=1) written into ``out`` (1 x C_out x H x W, contiguous) where the
-        lookup applies; returns ``out``, or a new tensor when the frame fell back to the conv."""
-        return self._one(x.float(), out)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", lookup max_keys={self.max_keys}"
@@ -177,31 +170,6 @@ def lookup_parts(
             window = keyed_taps[base[:, None] + offsets] + tap_ids  # (m, taps): key * taps + tap
             values[start : start + CHUNK] = F.embedding_bag(window, flat_table, mode="sum") + bias
     return single, mixed, values
-
-
-def lookup_conv(
-    key_vectors: torch.Tensor,
-    key_map: torch.Tensor,
-    w_taps: torch.Tensor,
-    bias: torch.Tensor,
-    k: int,
-    out_dtype: torch.dtype = torch.float32,
-    out: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """C_out x H x W (summed in fp32, returned as ``out_dtype``): the reflect-padded k x k
-    convolution of the image whose pixel (y, x) holds ``key_vectors[key_map[y, x]]``.
-
-    ``out``: an fp32 C_out x (H*W) tensor to write into (a buffer kept across frames: the first touch of
-    a fresh 268 MB result cost more than filling it, measured at 2048x1024)."""
-    h, w = key_map.shape
-    single, mixed, values = lookup_parts(key_vectors, key_map, w_taps, bias, k)
-    # channel-major from the start: transposing a (H*W, C_out) result cost 1 s at 2048x1024 (issue 11)
-    if out is None:
-        out = torch.empty(bias.numel(), h * w, dtype=torch.float32, device=key_map.device)
-    torch.index_select(single.T.contiguous(), 1, key_map.view(-1), out=out)  # (C_out, H*W)
-    if mixed.numel():
-        out[:, mixed] = values.T
-    return out.to(out_dtype).view(-1, h, w)
 
 
 def mixed_windows(padded: torch.Tensor, k: int) -> torch.Tensor:
