@@ -54,8 +54,8 @@ class _StatsNorm(nn.Module):
 
 class _ExportGraph(nn.Module):
     """G(x) (``lookup``: the tail after the stems, fed the stems' outputs); for a local enhancer also the
-    coarse features and the last enhancer's norm statistics (with ``lookup`` but its stem's: the stems
-    compute that norm)."""
+    coarse features and the last enhancer's norm statistics (with ``lookup`` all but its stem's, which the
+    stems compute)."""
 
     def __init__(self, G: nn.Module, lookup: bool, bf16: bool = False):
         super().__init__()
