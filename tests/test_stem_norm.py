@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from p2phd.models.engine.backends.stem_norm import norm_relu_into
+from p2phd.models.engine.backends.stem_norm import norm_relu_dense_into, norm_relu_lookup_into
 from p2phd.models.engine.backends.stems import Stems
 from p2phd.models.engine.onehot_lut import OneHotConv
 from p2phd.models.networks.generator import LocalEnhancer
@@ -17,6 +17,14 @@ def _one_hot_scene(h=40, w=60, classes=10, seed=0):
     labels[:, w // 2 :] = 7
     labels[h // 3 : h // 2] = torch.randint(0, classes, (h // 2 - h // 3, w), generator=g)
     return F.one_hot(labels, classes).permute(2, 0, 1)[None].float()
+
+
+def norm_relu_into(lut, x, out, eps):
+    """What the stems do for one level: the lookup where it applies, else the conv."""
+    found = lut.keys(x)
+    if found is None:
+        return norm_relu_dense_into(lut.conv(x), out, eps)
+    return norm_relu_lookup_into(lut.parts(found, *x.shape[2:]), out, eps)
 
 
 def _reference(pad, conv, x, eps=1e-5):
@@ -78,3 +86,22 @@ def test_stems_refuse_a_block_they_cannot_normalize():
     G.model[2] = nn.InstanceNorm2d(16, affine=True)
     with pytest.raises(ValueError, match="instance norm"):
         Stems(G)
+
+
+def test_buffered_stems_pool_only_the_channels_a_frame_sets_and_keep_no_stale_ones():
+    """The kept buffers pool only the input channels some key sets (the others are zero everywhere); a frame
+    with other classes after it must not see the last frame's channels."""
+    torch.manual_seed(0)
+    G = LocalEnhancer(10, 3, ngf=8, n_downsample_global=2, n_blocks_global=1, n_blocks_local=1).eval()
+    buffered, plain = Stems(G, reuse_buffers=True), Stems(G)
+    frames = [_one_hot_scene(32, 64, seed=0), F.one_hot(torch.full((32, 64), 9), 10).permute(2, 0, 1)[None].float()]
+    frames[1][:, :, :, :20] = 0  # one class and a band of all-zero pixels: two keys, one channel set
+    with torch.no_grad():
+        for x in frames:
+            got, got_stats = buffered(x)
+            want, want_stats = plain(x)
+            for a, b in zip(got, want, strict=True):
+                torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)
+            for a, b in zip(got_stats, want_stats, strict=True):
+                torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-5)
+    assert buffered._buffers["pooled0"].shape[1] == 10  # the buffer keeps every channel's room

@@ -76,31 +76,39 @@ class OneHotConv(nn.Conv2d):
         return super().forward(self.pad(x))
 
     def _one(self, x: torch.Tensor) -> torch.Tensor:
-        parts = self.parts(x)
-        if parts is None:
+        found = self.keys(x)
+        if found is None:
             return self._fallback(x)
-        key_map, single, mixed, values = parts
         h, w = x.shape[2:]
+        key_map, single, mixed, values = self.parts(found, h, w)
         # channel-major from the start: transposing a (H*W, C_out) result cost 1 s at 2048x1024 (issue 11)
         out = torch.index_select(single.T.contiguous(), 1, key_map)  # (C_out, H*W)
         if mixed.numel():
             out[:, mixed] = values.T
         return out.to(x.dtype).view(1, -1, h, w).contiguous(memory_format=_format_of(x))
 
-    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
-        """One frame's (N=1) output in the parts of :func:`lookup_parts`, with the flat key map
-        first: ``(key_map, single, mixed, values)``; None where the lookup does not apply (the conv then)."""
+    def keys(self, x: torch.Tensor, channels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """One frame's (N=1) distinct input vectors and the flat key map (:func:`keys_of`); None where the
+        lookup does not apply (the conv then). ``channels``: ``x`` holds only these of the conv's input
+        channels, every other one being zero in every pixel."""
         _, c, h, w = x.shape
+        self.last_keys = 0
         if h <= self.k // 2 or w <= self.k // 2:
-            self.last_keys = 0
             return None
-        found = keys_of(x[0].reshape(c, h * w), self.proj.to(x.device), self.max_keys, w)
-        if found is None:
-            self.last_keys = 0
-            return None
+        proj = self.proj if channels is None else self.proj[:, channels]
+        found = keys_of(x[0].reshape(c, h * w), proj.to(x.device), self.max_keys, w)
+        if found is not None:
+            self.last_keys = found[0].shape[0]
+        return found
+
+    def parts(
+        self, found: tuple[torch.Tensor, torch.Tensor], h: int, w: int, channels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The output of an h x w frame with keys ``found`` (from :meth:`keys`, same ``channels``) in the
+        parts of :func:`lookup_parts`, the flat key map first: ``(key_map, single, mixed, values)``."""
         key_vectors, key_map = found
-        self.last_keys = key_vectors.shape[0]
-        return (key_map, *lookup_parts(key_vectors, key_map.view(h, w), self.w_taps, self.bias32, self.k))
+        w_taps = self.w_taps if channels is None else self.w_taps[channels]
+        return (key_map, *lookup_parts(key_vectors, key_map.view(h, w), w_taps, self.bias32, self.k))
 
     def conv(self, x: torch.Tensor) -> torch.Tensor:
         """The convolution itself (pad + conv), for frames the lookup does not take."""

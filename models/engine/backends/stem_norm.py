@@ -12,21 +12,15 @@ before its norm, the stem cost a planar fp32 -> NHWC bf16 reorder, the norm and 
 from __future__ import annotations
 
 import torch
-from p2phd.models.engine.onehot_lut import OneHotConv
 
 
-def norm_relu_into(
-    conv: OneHotConv, x: torch.Tensor, out: torch.Tensor, eps: float
+def norm_relu_lookup_into(
+    parts: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], out: torch.Tensor, eps: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``out`` (H*W x C_out, its own float dtype) = ReLU(instance_norm(conv(x))) for one frame ``x``
-    (1 x C x H x W fp32), equal to torch's within fp32 rounding (then rounded to ``out``'s dtype);
-    returns the norm's fp32 (mean, biased variance), C_out each."""
-    parts = conv.parts(x)
-    if parts is None:  # the conv itself: a frame with too many distinct input vectors
-        y = conv.conv(x)[0].flatten(1)  # C_out x H*W fp32
-        var, mean = torch.var_mean(y, dim=1, unbiased=False)
-        out.copy_(((y - mean[:, None]) * (var + eps).rsqrt()[:, None]).relu_().T)
-        return mean, var
+    """``out`` (H*W x C_out, its own float dtype) = ReLU(instance_norm(conv)) of one frame whose conv output
+    is ``parts`` (``OneHotConv.parts``: key map, per-key outputs, mixed pixels and their outputs), equal to
+    torch's within fp32 rounding (then rounded to ``out``'s dtype); returns the norm's fp32 (mean, biased
+    variance), C_out each."""
     key_map, single, mixed, values = parts
     counts = torch.bincount(key_map, minlength=single.shape[0])  # pixels per key whose window is one key
     if mixed.numel():
@@ -40,3 +34,12 @@ def norm_relu_into(
     if mixed.numel():
         out[mixed] = ((values - mean.float()) * scale.float()).relu_().to(out.dtype)
     return mean.float(), var.float()
+
+
+def norm_relu_dense_into(y: torch.Tensor, out: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same for a conv output computed densely (``y``: 1 x C_out x H x W, a frame the lookup does not
+    take)."""
+    y = y[0].float().flatten(1)  # C_out x H*W
+    var, mean = torch.var_mean(y, dim=1, unbiased=False)
+    out.copy_(((y - mean[:, None]) * (var + eps).rsqrt()[:, None]).relu_().T)
+    return mean, var
