@@ -132,7 +132,8 @@ def keys_of(
     n = pixels.shape[1]
     pixels32 = pixels.float()  # bf16 -> fp32 is exact
     hashes = proj @ pixels32  # 2 x N in one pass (measured: 77 ms at 2048x1024; N x C @ C x 2: 740 ms)
-    packed = hashes.T.contiguous().view(torch.int64).view(-1)  # two fp32 hashes -> one int64
+    # two fp32 hashes -> one int64; stack interleaves them 8x faster than a transposing copy (2 vs 18 ms)
+    packed = torch.stack((hashes[0], hashes[1]), 1).view(torch.int64).view(-1)
     starts = torch.ones(n, dtype=torch.bool, device=pixels.device)
     starts[1:] = packed[1:] != packed[:-1]
     starts[::row] = True
