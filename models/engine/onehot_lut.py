@@ -71,14 +71,14 @@ class OneHotConv(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self._one(x[i : i + 1]) for i in range(x.shape[0])]) if x.shape[0] != 1 else self._one(x)
 
-    def _fallback(self, x: torch.Tensor) -> torch.Tensor:
-        self.last_keys = 0
+    def conv(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution itself (pad + conv), for frames the lookup does not take."""
         return super().forward(self.pad(x))
 
     def _one(self, x: torch.Tensor) -> torch.Tensor:
         found = self.keys(x)
         if found is None:
-            return self._fallback(x)
+            return self.conv(x)
         h, w = x.shape[2:]
         key_map, single, mixed, values = self.parts(found, h, w)
         # channel-major from the start: transposing a (H*W, C_out) result cost 1 s at 2048x1024 (issue 11)
@@ -109,10 +109,6 @@ class OneHotConv(nn.Conv2d):
         key_vectors, key_map = found
         w_taps = self.w_taps if channels is None else self.w_taps[channels]
         return (key_map, *lookup_parts(key_vectors, key_map.view(h, w), w_taps, self.bias32, self.k))
-
-    def conv(self, x: torch.Tensor) -> torch.Tensor:
-        """The convolution itself (pad + conv), for frames the lookup does not take."""
-        return self._fallback(x)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", lookup max_keys={self.max_keys}"

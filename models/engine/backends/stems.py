@@ -77,18 +77,17 @@ class Stems(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
         if x.shape[0] != 1:
             raise ValueError("stems take one frame at a time")
-        x = x.float()
+        buffered = self.reuse_buffers and x.device.type == "cpu" and self._nvidia_pool
+        x = x.float().contiguous() if buffered else x.float()
         finest = len(self.convs) - 1
+        found = self.convs[finest].keys(x)
         channels = None  # the input channels the pooled levels hold (None: all)
-        if self.reuse_buffers and x.device.type == "cpu" and self._nvidia_pool:
-            x = x.contiguous()
-            found = self.convs[finest].keys(x)
+        if buffered:
             if found is not None:  # every pixel holds one of the keys: the channels no key sets are zero
                 channels = found[0].abs().amax(0).nonzero().view(-1)  # everywhere, so they are not pooled
             levels = self._pooled_into_buffers(x, channels)
         else:
             levels = list(reversed(self._pyramid(x))) if self.local else [x]
-            found = self.convs[finest].keys(x)
         outputs, stats = [], []
         for n, (conv, level) in enumerate(zip(self.convs, levels, strict=True)):
             h, w = level.shape[2:]
@@ -141,12 +140,13 @@ class Stems(nn.Module):
         levels hold only those channels of ``x`` (the first ``len(channels)`` of their buffers)."""
         shapes = self._buffer_shapes(tuple(x.shape))
         levels = [x]
+        picked = None if channels is None else channels.tolist()  # from x; every pooled level holds just them
         for n in range(len(self.convs) - 1):  # NVIDIA's AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
             src, out = levels[-1], self._buffer(f"pooled{n}", shapes[f"pooled{n}"])
-            if channels is not None:
-                out = out[:, : channels.numel()]
+            if picked is not None:
+                out = out[:, : len(picked)]
             rows = self._buffer("pool_rows", shapes["pool_rows"])[:, : out.shape[2], : src.shape[3]]
-            avg_pool_3x3_stride2(src[0], out[0], rows, channels.tolist() if channels is not None and n == 0 else None)
+            avg_pool_3x3_stride2(src[0], out[0], rows, picked if n == 0 else None)
             levels.append(out)
         return list(reversed(levels))
 
